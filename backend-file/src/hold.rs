@@ -1,0 +1,42 @@
+//! One held lock file.
+
+use std::fs::File;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use distlock_core::{Hold, LockError, Result};
+use tokio::sync::Notify;
+
+#[derive(Debug)]
+pub(crate) struct FileHold {
+    pub(crate) file: Mutex<Option<File>>,
+    pub(crate) released: Arc<Notify>,
+}
+
+impl FileHold {
+    fn unlock(&self) -> Result<()> {
+        let file = self
+            .file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| LockError::not_held("this lock file was already released"))?;
+        let unlocked = file.unlock();
+        // Closing the file releases the lock too, so the error is reported but nothing leaks.
+        drop(file);
+        self.released.notify_waiters();
+        unlocked.map_err(|e| LockError::backend("unlocking the lock file failed").with_source(e))
+    }
+}
+
+#[async_trait]
+impl Hold for FileHold {
+    async fn release(&self) -> Result<()> {
+        self.unlock()
+    }
+
+    fn release_on_drop(self: Arc<Self>) {
+        // No I/O wait involved: unlock synchronously, which also works without a runtime.
+        let _ = self.unlock();
+    }
+}

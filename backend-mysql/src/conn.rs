@@ -1,0 +1,184 @@
+//! A connection pinned to one acquire and then to its hold, never shared and never pooled.
+//!
+//! `GET_LOCK` locks and open transactions belong to the session. A pooled connection keeps
+//! them after it goes back to the pool, and the next user of that connection silently
+//! "acquires" the same `GET_LOCK` name again (it is re-entrant per session). So every
+//! acquire opens its own connection, and the connection is closed, not recycled, when the
+//! hold ends.
+
+use std::future::Future;
+use std::time::Duration;
+
+use distlock_core::{LockError, Result};
+use sqlx::mysql::{MySqlConnection, MySqlPool};
+use sqlx::Connection;
+
+use crate::error;
+use crate::schema::Shared;
+
+/// How long a cleanup `KILL` may take.
+const KILL_LIMIT: Duration = Duration::from_secs(5);
+
+/// One dedicated server session.
+///
+/// While *armed*, dropping it (a cancelled acquire, a release that could not be confirmed)
+/// closes the socket and also `KILL`s the session from another connection: a session in
+/// the middle of a `GET_LOCK` or lock wait does not notice its client is gone until the
+/// wait ends, and could otherwise still be handed the lock.
+#[derive(Debug)]
+pub(crate) struct Pinned {
+    conn: Option<MySqlConnection>,
+    id: u64,
+    /// The session's `host:port` as the server sees it, to recognise the session when
+    /// killing it (ids start again from 1 after a server restart).
+    host: Option<String>,
+    armed: bool,
+    pool: MySqlPool,
+}
+
+impl Pinned {
+    /// Opens a new session and learns its id.
+    pub(crate) async fn connect(shared: &Shared) -> Result<Self> {
+        let limit = shared.config.probe_timeout;
+        let mut conn = bounded(limit, "connecting to MySQL", async {
+            MySqlConnection::connect_with(&shared.config.options)
+                .await
+                .map_err(|e| error::map("connecting to MySQL", e))
+        })
+        .await?;
+        let (id, host) = bounded(limit, "reading the connection id", async {
+            let found = sqlx::query_as::<_, (i64, Option<String>)>(
+                "SELECT CAST(CONNECTION_ID() AS SIGNED), \
+                 (SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID())",
+            )
+            .fetch_one(&mut conn)
+            .await;
+            match found {
+                Ok(found) => Ok(found),
+                // A server without that view: the id alone (kills are then unchecked).
+                Err(e) if !error::is_session_gone(&e) => {
+                    sqlx::query_scalar::<_, i64>("SELECT CAST(CONNECTION_ID() AS SIGNED)")
+                        .fetch_one(&mut conn)
+                        .await
+                        .map(|id| (id, None))
+                }
+                Err(e) => Err(e),
+            }
+            .map_err(|e| error::map("reading the connection id", e))
+        })
+        .await?;
+        Ok(Pinned {
+            conn: Some(conn),
+            id: u64::try_from(id).unwrap_or_default(),
+            host,
+            armed: true,
+            pool: shared.pool().clone(),
+        })
+    }
+
+    /// The server's id of this session (`CONNECTION_ID()`).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The connection. Always present until the `Pinned` is consumed.
+    pub(crate) fn conn(&mut self) -> Result<&mut MySqlConnection> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| LockError::backend("the pinned connection is gone"))
+    }
+
+    /// Closes the session politely. Only for a session known to hold nothing.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropped midway, the socket is simply closed.
+    pub(crate) async fn close(mut self) {
+        self.armed = false;
+        if let Some(conn) = self.conn.take() {
+            let _ = conn.close().await;
+        }
+    }
+
+    /// Closes the socket and `KILL`s the session, waiting (bounded) for the kill, so that
+    /// when it returns the server holds nothing for this session any more.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropped midway, the kill goes on in the background.
+    pub(crate) async fn kill(mut self) {
+        self.armed = false;
+        drop(self.conn.take());
+        let (pool, id, host) = (self.pool.clone(), self.id, self.host.take());
+        // A spawned task keeps going when this future is dropped.
+        let _ = tokio::spawn(async move { kill(&pool, id, host.as_deref()).await }).await;
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        drop(conn);
+        if self.armed {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let (pool, id, host) = (self.pool.clone(), self.id, self.host.take());
+                runtime.spawn(async move { kill(&pool, id, host.as_deref()).await });
+            }
+        }
+    }
+}
+
+/// `KILL`s session `id` from a pooled helper connection (which never takes locks).
+/// "Unknown thread id" (the session already ended) is fine.
+///
+/// Session ids start again from 1 when the server restarts, so a bare `KILL id` after a
+/// restart could end an unrelated session. When the session's `host` (`ip:port` of its
+/// client side, for TCP) is known, the helper first checks that session `id` still has
+/// it, and kills only then; both statements run on one connection, so on one server
+/// lifetime, during which ids are never reused. (Over a Unix socket `host` is
+/// `localhost`, a weaker check.)
+pub(crate) async fn kill(pool: &MySqlPool, id: u64, host: Option<&str>) {
+    if id == 0 {
+        return;
+    }
+    let attempt = async {
+        let mut conn = pool.acquire().await?;
+        if let Some(host) = host {
+            let same: Option<i64> = sqlx::query_scalar(
+                "SELECT CAST(ID AS SIGNED) FROM information_schema.PROCESSLIST \
+                 WHERE ID = ? AND HOST = ?",
+            )
+            .bind(id)
+            .bind(host)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if same.is_none() {
+                return Ok(());
+            }
+        }
+        sqlx::query("KILL ?").bind(id).execute(&mut *conn).await?;
+        Ok::<(), sqlx::Error>(())
+    };
+    match tokio::time::timeout(KILL_LIMIT, attempt).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) if error::number(&e) == Some(1094) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, id, "could not KILL a pinned MySQL session"),
+        Err(_) => tracing::debug!(id, "KILL of a pinned MySQL session timed out"),
+    }
+}
+
+/// Runs one statement (or a connect) for at most `limit`. A server that does not answer
+/// in time is treated as unreachable: an error of kind `Connection`. The caller drops its
+/// (armed) connection on error, which kills the session should the server wake up.
+pub(crate) async fn bounded<T>(
+    limit: Duration,
+    what: &str,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(result) => result,
+        Err(_) => Err(LockError::connection(format!(
+            "{what}: MySQL did not answer within {limit:?}"
+        ))),
+    }
+}

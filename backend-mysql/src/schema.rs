@@ -1,0 +1,130 @@
+//! What one client shares between its acquires: settings, a small helper pool, and the
+//! tables it creates on first use.
+
+use std::sync::OnceLock;
+
+use distlock_core::Result;
+use sqlx::mysql::{MySqlConnection, MySqlPool, MySqlPoolOptions};
+use sqlx::{Connection, Executor};
+use tokio::sync::OnceCell;
+
+use crate::config::{Mode, MySqlConfig};
+use crate::error;
+
+/// The fencing counters: one row per lock name (its server-side key), never deleted.
+pub const FENCE_TABLE: &str = "distlock_fence";
+/// The row-lock mode's locks: one row per lock name (its server-side key), never deleted.
+/// `holder` is the `CONNECTION_ID()` of the current holder, written inside the holder's
+/// transaction (so visible only to `READ UNCOMMITTED` readers, e.g. an operator).
+pub const LOCKS_TABLE: &str = "distlock_locks";
+
+const CREATE_FENCE: &str = "CREATE TABLE IF NOT EXISTS distlock_fence (
+    name VARBINARY(64) NOT NULL PRIMARY KEY,
+    token BIGINT UNSIGNED NOT NULL
+) ENGINE=InnoDB";
+
+const CREATE_LOCKS: &str = "CREATE TABLE IF NOT EXISTS distlock_locks (
+    name VARBINARY(64) NOT NULL PRIMARY KEY,
+    holder BIGINT UNSIGNED NULL
+) ENGINE=InnoDB";
+
+/// The state shared by a client's acquires and holds.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: MySqlConfig,
+    /// Helper connections for DDL, fencing counters (row-lock mode) and `KILL`s. They never
+    /// take a `GET_LOCK` lock or keep a transaction open, so pooling them is safe.
+    /// Made on first use: sqlx spawns the pool's upkeep task when the pool is made, which
+    /// needs a Tokio runtime, and a client may be built outside one.
+    pool: OnceLock<MySqlPool>,
+    schema: OnceCell<()>,
+}
+
+impl Shared {
+    pub(crate) fn new(config: MySqlConfig) -> Self {
+        Shared {
+            config,
+            pool: OnceLock::new(),
+            schema: OnceCell::new(),
+        }
+    }
+
+    /// The helper pool. Only call it from async code (on a Tokio runtime).
+    pub(crate) fn pool(&self) -> &MySqlPool {
+        self.pool.get_or_init(|| {
+            MySqlPoolOptions::new()
+                .max_connections(4)
+                .min_connections(0)
+                .acquire_timeout(
+                    self.config
+                        .probe_timeout
+                        .max(std::time::Duration::from_secs(5)),
+                )
+                .connect_lazy_with(self.config.options.clone())
+        })
+    }
+
+    /// Creates the database (when the URL named none) and the tables, once per client.
+    /// Every statement is idempotent and safe to run from many clients at once.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the DDL is idempotent and runs again on the next call.
+    pub(crate) async fn ensure_schema(&self) -> Result<()> {
+        self.schema
+            .get_or_try_init(|| async {
+                if let Some(options) = &self.config.bootstrap {
+                    let mut conn = MySqlConnection::connect_with(options)
+                        .await
+                        .map_err(|e| error::map("connecting to MySQL", e))?;
+                    // The default name is a fixed identifier, not user input.
+                    conn.execute("CREATE DATABASE IF NOT EXISTS distlock")
+                        .await
+                        .map_err(|e| error::map("creating database distlock", e))?;
+                    let _ = conn.close().await;
+                }
+                self.pool()
+                    .execute(CREATE_FENCE)
+                    .await
+                    .map_err(|e| error::map("creating table distlock_fence", e))?;
+                if self.config.mode == Mode::RowLock {
+                    self.pool()
+                        .execute(CREATE_LOCKS)
+                        .await
+                        .map_err(|e| error::map("creating table distlock_locks", e))?;
+                }
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Increments the name's fencing counter and returns the new value, atomically (the
+/// `LAST_INSERT_ID(expr)` idiom), in autocommit mode on `conn`. Called while the lock is
+/// held, so tokens follow hold order; committed at once, so a holder whose session later
+/// dies still consumed its token and the next holder's is greater.
+///
+/// # Cancel safety
+/// Cancel safe: a dropped increment at worst skips a number.
+pub(crate) async fn next_fencing_token(conn: &mut MySqlConnection, key: &str) -> Result<u64> {
+    let done = sqlx::query(
+        "INSERT INTO distlock_fence (name, token) VALUES (?, LAST_INSERT_ID(1)) \
+         ON DUPLICATE KEY UPDATE token = LAST_INSERT_ID(token + 1)",
+    )
+    .bind(key.as_bytes())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| error::map("incrementing the fencing counter", e))?;
+    let token = done.last_insert_id();
+    if token > 0 {
+        return Ok(token);
+    }
+    let token: i64 = sqlx::query_scalar("SELECT CAST(LAST_INSERT_ID() AS SIGNED)")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| error::map("reading the fencing counter", e))?;
+    u64::try_from(token)
+        .ok()
+        .filter(|t| *t > 0)
+        .ok_or_else(|| distlock_core::LockError::backend("the fencing counter read back as 0"))
+}

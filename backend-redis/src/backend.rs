@@ -1,0 +1,169 @@
+//! What the waiting loop and the guard need from a store: one attempt, release, extend.
+//! Implemented by [`Node`] (a single server or a cluster) and by the Redlock quorum.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use distlock_core::{Capabilities, LockError, Result};
+use tokio::time::Instant;
+
+use crate::conn::Conn;
+use crate::error::map_error;
+use crate::keys::LockKeys;
+use crate::scripts::{ACQUIRE, EXTEND, RELEASE};
+
+/// The outcome of one acquire attempt.
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    /// This owner holds the lock. `started` is when the request that took it was sent.
+    Acquired {
+        fence: Option<u64>,
+        started: Instant,
+    },
+    /// Someone else holds it; `expires_in` is its remaining lease, when known.
+    Held { expires_in: Option<Duration> },
+}
+
+#[async_trait]
+pub(crate) trait Backend: Send + Sync + Debug + 'static {
+    /// One attempt to take the lock for `token`. Idempotent per token: repeating it after a
+    /// lost reply finds the lock already ours.
+    async fn try_lock(&self, keys: &LockKeys, token: &str, ttl: Duration) -> Result<Attempt>;
+
+    /// Compare-and-delete (and publish the release). `NotHeld` when `token` does not own it.
+    async fn unlock(&self, keys: &LockKeys, token: &str) -> Result<()>;
+
+    /// Compare-and-pexpire. `NotHeld` when `token` does not own it.
+    async fn extend(&self, keys: &LockKeys, token: &str, ttl: Duration) -> Result<()>;
+
+    fn capabilities(&self) -> Capabilities;
+
+    /// Redacted server list, for messages.
+    fn label(&self) -> &str;
+}
+
+/// The lease in whole milliseconds, at least 1 (PX 0 is an error in Redis). A lease whose
+/// milliseconds exceed Redis's signed 64-bit range is a `Config` error: cutting it down (as
+/// `as u64` would) could hand the server a short lease while the guard counts on a long one.
+pub(crate) fn ttl_ms(ttl: Duration) -> Result<u64> {
+    u64::try_from(ttl.as_millis())
+        .ok()
+        .filter(|ms| i64::try_from(*ms).is_ok())
+        .map(|ms| ms.max(1))
+        .ok_or_else(|| LockError::config(format!("a lease of {ttl:?} is too long for Redis")))
+}
+
+/// A single Redis server or a Redis Cluster.
+#[derive(Clone)]
+pub(crate) struct Node {
+    pub(crate) conn: Conn,
+    pub(crate) label: String,
+    pub(crate) secrets: Vec<String>,
+}
+
+impl Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("servers", &self.label)
+            .finish()
+    }
+}
+
+impl Node {
+    fn fail(&self, e: redis::RedisError, what: &str) -> LockError {
+        map_error(e, what, &self.label, &self.secrets)
+    }
+
+    /// Like [`Backend::unlock`] but says whether the lock was ours instead of erroring.
+    /// `publish: false` frees without waking waiters.
+    pub(crate) async fn unlock_raw(
+        &self,
+        keys: &LockKeys,
+        token: &str,
+        publish: bool,
+    ) -> Result<bool> {
+        let channel = if publish { keys.channel.as_str() } else { "" };
+        let freed: i64 = self
+            .conn
+            .eval(&RELEASE, &[&keys.lock], &[&token, &channel])
+            .await
+            .map_err(|e| self.fail(e, "releasing"))?;
+        Ok(freed == 1)
+    }
+
+    /// Like [`Backend::extend`] but says whether the lock was ours instead of erroring.
+    pub(crate) async fn extend_raw(
+        &self,
+        keys: &LockKeys,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
+        let extended: i64 = self
+            .conn
+            .eval(&EXTEND, &[&keys.lock], &[&token, &ttl_ms(ttl)?])
+            .await
+            .map_err(|e| self.fail(e, "extending"))?;
+        Ok(extended == 1)
+    }
+}
+
+pub(crate) fn not_held(keys: &LockKeys) -> LockError {
+    LockError::not_held(format!(
+        "{} is not held by this owner (it expired or was taken over)",
+        keys.lock
+    ))
+}
+
+#[async_trait]
+impl Backend for Node {
+    async fn try_lock(&self, keys: &LockKeys, token: &str, ttl: Duration) -> Result<Attempt> {
+        let ttl_ms = ttl_ms(ttl)?;
+        let started = Instant::now();
+        let (taken, value): (i64, i64) = self
+            .conn
+            .eval(&ACQUIRE, &[&keys.lock, &keys.fence], &[&token, &ttl_ms])
+            .await
+            .map_err(|e| self.fail(e, "acquiring"))?;
+        if taken == 1 {
+            let fence = u64::try_from(value).map_err(|_| {
+                LockError::backend(format!("the fencing counter {} is negative", keys.fence))
+            })?;
+            return Ok(Attempt::Acquired {
+                fence: Some(fence),
+                started,
+            });
+        }
+        // PTTL is -1 for a key without expiry (not ours to judge) and -2 when it just vanished.
+        let expires_in = u64::try_from(value).ok().map(Duration::from_millis);
+        Ok(Attempt::Held { expires_in })
+    }
+
+    async fn unlock(&self, keys: &LockKeys, token: &str) -> Result<()> {
+        if self.unlock_raw(keys, token, true).await? {
+            Ok(())
+        } else {
+            Err(not_held(keys))
+        }
+    }
+
+    async fn extend(&self, keys: &LockKeys, token: &str, ttl: Duration) -> Result<()> {
+        if self.extend_raw(keys, token, ttl).await? {
+            Ok(())
+        } else {
+            Err(not_held(keys))
+        }
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+            .with_leases(true)
+            .with_fencing(true)
+            .with_lost_detection(true)
+            .with_cross_process(true)
+    }
+
+    fn label(&self) -> &str {
+        &self.label
+    }
+}

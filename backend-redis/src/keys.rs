@@ -1,0 +1,43 @@
+//! Key and channel names of one lock.
+
+use distlock_core::LockName;
+
+/// The Redis names one lock uses. All share the hash tag `{<escaped name>}` so the scripts,
+/// which touch the lock key and the fencing counter together, run on one Redis Cluster slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LockKeys {
+    /// Holds the owner token while the lock is held; expires with the lease.
+    pub lock: String,
+    /// The fencing counter; never expires, so tokens keep increasing.
+    pub fence: String,
+    /// The channel the release script publishes on.
+    pub channel: String,
+}
+
+impl LockKeys {
+    /// `prefix` never contains `{` or `}` (the config rejects it), and the escaped name only
+    /// holds `[A-Za-z0-9_%-]`, so the first `{…}` of every key is exactly the name's tag.
+    pub(crate) fn new(prefix: &str, name: &LockName) -> Self {
+        let tag = format!("{prefix}{{{}}}", name.escaped());
+        LockKeys {
+            lock: format!("{tag}:lock"),
+            fence: format!("{tag}:fence"),
+            channel: format!("{tag}:released"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_share_one_hash_tag_and_hostile_names_stay_inside_it() {
+        let name = LockName::new("a}{b:c/ d").unwrap();
+        let keys = LockKeys::new("distlock:", &name);
+        let tag = "distlock:{a%7D%7Bb%3Ac%2F%20d}";
+        assert_eq!(keys.lock, format!("{tag}:lock"));
+        assert_eq!(keys.fence, format!("{tag}:fence"));
+        assert_eq!(keys.channel, format!("{tag}:released"));
+    }
+}

@@ -1,0 +1,167 @@
+//! Redis backend for distlock: one server ([`RedisLock::connect`]), a Redis Cluster
+//! ([`RedisLock::connect_cluster`]) or a Redlock quorum over independent servers
+//! ([`Redlock`]). Pick one by URL with [`connect`]:
+//!
+//! | URL | client |
+//! |---|---|
+//! | `redis://[user:password@]host:port/db` (`rediss://` for TLS, feature `tls`) | [`RedisLock`], one server |
+//! | `redis+cluster://[user:password@]host1:port1,host2:port2/` | [`RedisLock`] on a cluster (hosts are seeds) |
+//! | `redis+redlock://[user:password@]host1:port1,host2:port2,host3:port3/db` | [`Redlock`] |
+//!
+//! Query parameters `prefix=<key prefix>` (default `distlock:`) and `ttl_ms=<default lease>`
+//! (default 30 000) apply to every form; [`RedisConfig::builder`] sets the same in code.
+//!
+//! `rediss://` needs the crate's `tls` feature (rustls through the redis crate, with the
+//! webpki roots); the application must install a rustls `CryptoProvider` before connecting.
+//! Without the feature a `rediss://` URL is a [`Config`](distlock_core::ErrorKind::Config)
+//! error. TLS is not exercised by this crate's tests.
+//!
+//! Connection errors (kind [`Connection`](distlock_core::ErrorKind::Connection), retryable)
+//! end an acquire, also a waiting one: a wait does not silently ride out an outage.
+//!
+//! ```no_run
+//! use distlock_core::LockExt;
+//!
+//! # #[tokio::main] async fn main() -> distlock_core::Result<()> {
+//! let locks = distlock_redis::connect("redis://127.0.0.1:6379/0?prefix=shop:").await?;
+//! let guard = locks.acquire("order-42").await?;
+//! let token = guard.fencing_token(); // send it along with every write to the resource
+//! // … the critical section …
+//! guard.release().await?;
+//! # let _ = token; Ok(()) }
+//! ```
+//!
+//! # The protocol
+//!
+//! A lock named `n` under prefix `p` uses the key `p{E}:lock` (holds the owner token), the key
+//! `p{E}:fence` (the fencing counter) and the channel `p{E}:released`, where `E` is
+//! [`LockName::escaped`](distlock_core::LockName::escaped) — so any UTF-8 name is safe, distinct
+//! names never collide, and `{E}` is the Redis Cluster hash tag that puts both keys on one slot.
+//! Three Lua scripts do all the work, sent by `EVALSHA` and reloaded on `NOSCRIPT`:
+//!
+//! * **acquire**: `SET lock token NX PX ttl`, and on success advances the fence counter
+//!   (an `INCR` with a clock floor, see below), returning the fencing token in the same
+//!   atomic step. The owner token is a fresh random UUID generated
+//!   before anything is sent; a retried attempt that finds its own token (the reply to the
+//!   first was lost) counts as acquired, so the script is idempotent.
+//! * **release**: compare-and-delete (`GET == token` then `DEL`), then `PUBLISH` on the release
+//!   channel. Another owner's lock is never touched: a stale guard gets `NotHeld`.
+//!   A command that fails on a broken connection is sent once more (every script is
+//!   idempotent per owner token); for a release whose first try did free the lock before its
+//!   reply was lost, that second try reports `NotHeld` — the lock is free either way.
+//! * **extend**: compare-and-`PEXPIRE`; `NotHeld` when the key is gone or someone else's.
+//!
+//! # Leases, renewal and the lost signal
+//!
+//! Every hold has a TTL (the acquire's or the configured default, 30 s). The guard renews it
+//! every TTL/3 in the background (unless renewal is turned off) and knows its local validity
+//! deadline: the instant the acquiring request was *sent* plus TTL minus a drift allowance
+//! (1 % + 2 ms). If no renewal succeeded by then — the server is unreachable or frozen — the
+//! guard signals lost at that deadline, which comes before the server can expire the key, so
+//! nobody else can have the lock before the holder is told. A renewal that finds the key gone
+//! or re-owned signals lost at once. A lost hold is never re-acquired behind the user's back.
+//! Connections reconnect by themselves (`ConnectionManager`; the cluster client follows slot
+//! moves), so a killed connection costs at most a retried command, not the hold.
+//!
+//! # Fencing tokens
+//!
+//! A lock can be lost while its holder still runs (a long GC pause, a frozen VM, a partition
+//! longer than the TTL): the lost signal arrives, but the holder may be in the middle of a
+//! write. Fencing makes that write harmless: every acquire returns a token strictly greater
+//! than all earlier ones for the name; the holder sends it with each write, and the protected
+//! resource remembers the highest token it has seen and rejects smaller ones. The old holder's
+//! late write then fails instead of overwriting the new holder's work.
+//!
+//! Each token is `max(previous token + 1, the server's clock in microseconds)`, computed in
+//! the acquire script. So tokens strictly increase per name, and keep increasing even when
+//! the counter itself is lost or rolled back — a restart without persistence, or a failover
+//! to a replica that missed the last increments — provided the servers' clocks do not go
+//! back. The counter key never expires: one small key per lock name ever used; delete
+//! `prefix{…}:fence` keys only for names that will never be locked again.
+//!
+//! # What Redis cannot promise
+//!
+//! * **Failover can lose a lock.** Replication is asynchronous: if a primary acknowledges the
+//!   `SET` and dies before a replica copies it, the promoted replica has no lock and another
+//!   client can take it while the first still believes it holds it (its renewal then finds
+//!   the key re-owned and signals lost — afterwards, not before). The same applies to a
+//!   restart without persistence. Fencing tokens are the defence (they stay monotonic across
+//!   such a loss, see above); `WAIT`-based tricks are not.
+//! * **TTLs follow the server's wall clock.** Redis expires keys by its system time: a clock
+//!   step forward on the server ends leases early (and a step back makes them last longer).
+//!   The guard's own deadline uses this host's monotonic clock and errs early, but it cannot
+//!   see a jump on the server. Run NTP in slewing mode and keep a margin between the TTL and
+//!   the work done between checks of [`LockGuard::is_held`](distlock_core::LockGuard::is_held).
+//! * **Pub/sub is at-most-once.** Release messages can be lost (a reconnecting subscriber);
+//!   waiters therefore also re-check, see below. A lost message costs latency, never safety.
+//! * **Not FIFO.** Waiters race for a released lock; nobody queues. The test suite shows no
+//!   starvation among 8 contenders, but no order is promised.
+//! * **Redlock** adds tolerance of a minority of failed servers, not stronger safety, and
+//!   carries no fencing tokens: see [`Redlock`].
+//!
+//! # Waiting
+//!
+//! An acquire that finds the lock held and may wait subscribes to the lock's release channel
+//! through one pub/sub connection per client (shared by all its waiters, opened on the first
+//! wait, reconnecting by itself and counting a reconnect as a possible missed message), waits
+//! for the subscription to be confirmed, and tries again. Then it sleeps until the first of:
+//! a release message; the holder's lease expiry (the `PTTL` the failed attempt returned, since
+//! an expiry publishes nothing); a safety-net re-check drawn uniformly from [`RECHECK`]
+//! (100–250 ms, jittered so waiters do not retry in lockstep); or its wait limit. Handoff on
+//! release is therefore a message round trip (about a millisecond on loopback), not a poll
+//! interval, and a limited wait returns within a few milliseconds of its limit. A zero limit
+//! is a single attempt (like `try_acquire`), and a limit too large for the clock waits forever. On a cluster
+//! the subscription lives on one node (the cluster forwards `PUBLISH` everywhere); Redlock
+//! subscribes on every server.
+//!
+//! # Reentrancy
+//!
+//! Not reentrant: every acquire has its own owner token, so a second acquire of a name the same
+//! client already holds is an ordinary contender — `try_acquire` returns `Ok(None)` and a
+//! waiting acquire waits (or times out) until the first guard releases. It never deadlocks
+//! the first hold or corrupts it.
+//!
+//! # Cancellation
+//!
+//! Dropping an acquire future is safe at any point. While an attempt is in flight (the `SET`
+//! may have landed without the caller learning it), a drop guard is armed; dropped armed, it
+//! spawns a compare-and-delete by the owner token, and the TTL frees the key if even that
+//! cannot reach the server. A guard dropped without `release` is released the same way.
+//!
+//! # Server and ACL requirements
+//!
+//! Redis ≥ 5 (scripts replicate their effects, so `TIME` may precede writes). An ACL user
+//! needs the keys `~<prefix>*`; the commands `EVALSHA`, `SCRIPT LOAD`, `SUBSCRIBE`,
+//! `UNSUBSCRIBE`, `PING` and those the scripts run (`SET`, `GET`, `DEL`, `PEXPIRE`, `PTTL`,
+//! `TIME`, `PUBLISH`); and the channels `&<prefix>*` for notified waiting. Without
+//! channel permissions (the default for users created on Redis 7) locking still works and
+//! releases still succeed, but waiters only learn of a release by their re-check (100–250 ms),
+//! and the subscriber retries its refused subscription with a backoff of up to a second.
+//!
+//! # Credentials
+//!
+//! Passwords in URLs reach the server only: `Debug` of every type, error messages and error
+//! sources show `***` instead (texts from the server or the client library are scrubbed too).
+//! A password the server refuses is a [`Config`](distlock_core::ErrorKind::Config) error, not
+//! a retryable connection error.
+#![warn(missing_docs)]
+
+mod backend;
+mod config;
+mod conn;
+mod engine;
+mod error;
+mod hold;
+mod keys;
+mod lock;
+mod redlock;
+mod scripts;
+mod subscriber;
+mod url;
+
+pub use config::{RedisConfig, RedisConfigBuilder, ServerUrl, DEFAULT_KEY_PREFIX};
+pub use engine::RECHECK;
+pub use error::RedisFailure;
+pub use lock::RedisLock;
+pub use redlock::Redlock;
+pub use url::{connect, parse_url, Mode};

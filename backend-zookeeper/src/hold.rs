@@ -1,0 +1,183 @@
+//! One held lock: its node, its session, and the clean-up of acquires that did not finish.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use distlock_core::{Hold, HoldStatus, LockError, Result};
+use zookeeper_client::{Error as ZkError, EventType};
+
+use crate::error::zk_error;
+use crate::recipe::{delete_by_token, delete_node, reply_lost, retry, RETRIES};
+use crate::session::Session;
+
+/// A held lock node. Released by deleting the node; a hold whose session ended has no
+/// node any more, so its release reports `NotHeld`.
+#[derive(Debug)]
+pub(crate) struct ZkHold {
+    pub session: Arc<Session>,
+    pub path: String,
+    pub registration: u64,
+}
+
+impl ZkHold {
+    fn gone(&self) -> LockError {
+        match self.session.end_reason() {
+            Some(why) => LockError::not_held(format!(
+                "the lock's ZooKeeper session ended ({}); its node went with it",
+                why.message()
+            )),
+            None => LockError::not_held("the lock node no longer exists"),
+        }
+    }
+
+    /// Watches the node so that a deletion by anyone else (an operator, a client with
+    /// the rights) reads as a loss instead of passing unnoticed.
+    pub(crate) fn watch_own_node(self: &Arc<Self>, status: HoldStatus) {
+        let Ok(client) = self.session.client() else {
+            return;
+        };
+        let path = self.path.clone();
+        tokio::spawn(async move {
+            let watcher = match client.check_and_watch_stat(&path).await {
+                Ok((Some(_), watcher)) => watcher,
+                Ok((None, _)) => {
+                    status.mark_lost(LockError::lost("the lock node was deleted by someone else"));
+                    return;
+                }
+                // The session monitor reports session-level failures.
+                Err(_) => return,
+            };
+            drop(client);
+            tokio::select! {
+                event = watcher.changed() => {
+                    if event.event_type == EventType::NodeDeleted {
+                        status.mark_lost(LockError::lost("the lock node was deleted by someone else"));
+                    }
+                }
+                _ = status.ended() => {}
+            }
+        });
+    }
+}
+
+#[async_trait]
+impl Hold for ZkHold {
+    async fn release(&self) -> Result<()> {
+        let result = self.until_session_ends(self.delete()).await;
+        if !matches!(&result, Err(e) if e.kind() == distlock_core::ErrorKind::Connection) {
+            self.session.unregister(self.registration);
+        }
+        result
+    }
+
+    /// ZooKeeper holds have no lease: they last as long as the session. `extend` only
+    /// checks that the node still exists (`NotHeld` otherwise) and changes nothing.
+    async fn extend(&self, _ttl: std::time::Duration) -> Result<()> {
+        let client = self.session.client().map_err(|_| self.gone())?;
+        let checked = self.until_session_ends(async {
+            match retry(|| client.check_stat(&self.path)).await {
+                Ok(Some(_)) if self.session.is_alive() => Ok(()),
+                Ok(_) | Err(ZkError::SessionExpired | ZkError::ClientClosed) => Err(self.gone()),
+                Err(e) => Err(zk_error(e, "checking the lock node")),
+            }
+        });
+        checked.await
+    }
+}
+
+impl ZkHold {
+    /// Runs `op`, unless the session is declared over first: while disconnected the client
+    /// crate queues requests until it reconnects or gives the session up (7/5 of the
+    /// timeout), but once the grace ran out the hold is lost and there is nothing to wait
+    /// for. A request left queued is still sent if the connection comes back.
+    async fn until_session_ends(
+        &self,
+        op: impl std::future::Future<Output = Result<()>>,
+    ) -> Result<()> {
+        tokio::select! {
+            biased;
+            result = op => result,
+            _ = self.session.ended() => Err(self.gone()),
+        }
+    }
+
+    async fn delete(&self) -> Result<()> {
+        let client = self.session.client().map_err(|_| self.gone())?;
+        let mut lost_reply = false;
+        for _ in 0..RETRIES {
+            match client.delete(&self.path, None).await {
+                Ok(()) => return Ok(()),
+                // An earlier attempt whose reply was lost did delete it.
+                Err(ZkError::NoNode) if lost_reply && self.session.is_alive() => return Ok(()),
+                Err(ZkError::NoNode | ZkError::SessionExpired | ZkError::ClientClosed) => {
+                    return Err(self.gone())
+                }
+                Err(e) if reply_lost(&e) => lost_reply = true,
+                Err(e) => return Err(zk_error(e, "deleting the lock node")),
+            }
+        }
+        Err(LockError::connection(
+            "could not delete the lock node: the connection kept failing",
+        ))
+    }
+}
+
+/// How long an acquire that gave up waits for its node's deletion before leaving it to
+/// the background (a wait limit must be honoured even when the connection hangs).
+const DELETE_NOW_LIMIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Cleans up after an acquire that did not finish (cancelled, timed out, failed): deletes
+/// its node, found by path or, when the create's reply never came, by owner token. Runs in
+/// the background on drop; with no runtime the session's end is the backstop.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub session: Arc<Session>,
+    pub parent: String,
+    pub token: String,
+    pub path: Option<String>,
+    pub armed: bool,
+}
+
+impl Pending {
+    /// Deletes the node now (an acquire that gave up must not stay queued ahead of the next
+    /// contender), for at most [`DELETE_NOW_LIMIT`]. If that runs out, fails, is cancelled,
+    /// or the node's name is not known yet, the drop cleans up in the background.
+    pub(crate) async fn delete_now(&mut self) {
+        let (Some(path), Ok(client)) = (&self.path, self.session.client()) else {
+            return;
+        };
+        let deleted = tokio::time::timeout(DELETE_NOW_LIMIT, delete_node(&client, path)).await;
+        if matches!(deleted, Ok(Ok(()))) {
+            self.armed = false;
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Ok(client) = self.session.client() else {
+            return;
+        };
+        let (parent, token, path) = (
+            std::mem::take(&mut self.parent),
+            std::mem::take(&mut self.token),
+            self.path.take(),
+        );
+        runtime.spawn(async move {
+            // Requests of one session are served in order, so this listing sees a create
+            // that was sent before the acquire was dropped.
+            if let Some(path) = path {
+                let _ = delete_node(&client, &path).await;
+            }
+            if let Err(e) = delete_by_token(&client, &parent, &token).await {
+                tracing::debug!(error = %e, "background clean-up of a cancelled acquire failed");
+            }
+        });
+    }
+}

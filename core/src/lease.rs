@@ -1,0 +1,162 @@
+//! Lease bookkeeping and the renewal watchdog shared by every backend whose holds expire.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::{ErrorKind, LockError};
+use crate::hold::Hold;
+use crate::status::HoldStatus;
+
+/// A lease as the backend granted it.
+#[derive(Clone, Copy, Debug)]
+pub struct Lease {
+    /// The TTL the store was given.
+    pub ttl: Duration,
+    /// When the request that obtained the lease was sent (not when the reply came), so
+    /// the local deadline can only err early.
+    pub started: Instant,
+    /// Whether the guard renews it in the background.
+    pub renew: bool,
+}
+
+/// How much earlier than the store the guard gives up on a lease, to cover clock drift
+/// between this host and the store (the Redlock paper's allowance: 1% of the TTL + 2 ms).
+pub fn drift_allowance(ttl: Duration) -> Duration {
+    ttl / 100 + Duration::from_millis(2)
+}
+
+/// The local validity deadline of a lease obtained by a request sent at `started`.
+/// Saturates (at about 30 years from `started`) instead of overflowing for huge TTLs.
+pub fn local_deadline(started: Instant, ttl: Duration) -> Instant {
+    saturating_add(started, ttl.saturating_sub(drift_allowance(ttl)))
+}
+
+/// `at + d`, or a far-future instant (about 30 years after `at`) where that would overflow:
+/// `Instant + Duration` panics on overflow, and users may pass `Duration::MAX` to mean
+/// "practically forever".
+pub fn saturating_add(at: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    at.checked_add(d.min(FAR))
+        .unwrap_or_else(|| at.checked_add(FAR).unwrap_or(at))
+}
+
+#[derive(Debug)]
+pub(crate) struct LeaseClock {
+    ttl: Mutex<Duration>,
+    deadline: Mutex<Instant>,
+    /// Extends (the watchdog's and the user's) run one at a time, so their replies cannot
+    /// update the deadline out of the order the store applied them in.
+    pub(crate) serial: tokio::sync::Mutex<()>,
+    /// Wakes the watchdog when the deadline or TTL changes under it.
+    changed: tokio::sync::Notify,
+}
+
+impl LeaseClock {
+    pub(crate) fn new(lease: &Lease) -> Self {
+        LeaseClock {
+            ttl: Mutex::new(lease.ttl),
+            deadline: Mutex::new(local_deadline(lease.started, lease.ttl)),
+            serial: tokio::sync::Mutex::new(()),
+            changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Called before an extend to `ttl` is sent at `started`: the store may apply it even if
+    /// the reply never comes (cancelled, timed out, connection lost), so a shorter lease
+    /// counts at once; a longer one only once the store confirmed it.
+    pub(crate) fn extending(&self, started: Instant, ttl: Duration) {
+        let mut deadline = self.deadline.lock().unwrap_or_else(|p| p.into_inner());
+        *deadline = (*deadline).min(local_deadline(started, ttl));
+        drop(deadline);
+        self.changed.notify_waiters();
+    }
+
+    pub(crate) fn deadline(&self) -> Instant {
+        *self.deadline.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn ttl(&self) -> Duration {
+        *self.ttl.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn renewed(&self, started: Instant, ttl: Duration) {
+        *self.ttl.lock().unwrap_or_else(|p| p.into_inner()) = ttl;
+        let mut deadline = self.deadline.lock().unwrap_or_else(|p| p.into_inner());
+        *deadline = local_deadline(started, ttl);
+        drop(deadline);
+        self.changed.notify_waiters();
+    }
+}
+
+/// Renews every TTL/3 (when `renew`), and declares the hold lost when the local deadline
+/// passes without a successful renewal, or at once when the store says the hold is gone.
+pub(crate) async fn watchdog(
+    hold: Arc<dyn Hold>,
+    status: HoldStatus,
+    clock: Arc<LeaseClock>,
+    renew: bool,
+) {
+    // After a failed renewal, retry sooner than TTL/3 so one dropped packet does not cost the lease.
+    let mut retry_soon = false;
+    loop {
+        // Created before reading the clock, so a change made after the read wakes us.
+        let changed = clock.changed.notified();
+        let deadline = clock.deadline();
+        let ttl = clock.ttl();
+        let wake = if !renew {
+            deadline
+        } else if retry_soon {
+            saturating_add(Instant::now(), (ttl / 10).max(Duration::from_millis(20))).min(deadline)
+        } else {
+            saturating_add(Instant::now(), ttl / 3).min(deadline)
+        };
+        tokio::select! {
+            _ = status.ended() => return,
+            _ = tokio::time::sleep_until(wake) => {}
+            // A user's extend moved the deadline or changed the TTL: plan again.
+            _ = changed => continue,
+        }
+        if Instant::now() >= clock.deadline() {
+            status.mark_lost(LockError::lost(
+                "the lease ran out before it could be renewed",
+            ));
+            return;
+        }
+        if !renew {
+            continue;
+        }
+        let budget = clock.deadline().saturating_duration_since(Instant::now());
+        let renewal = async {
+            // Bounded by the budget even while a user's extend holds the turn.
+            let _turn = clock.serial.lock().await;
+            let ttl = clock.ttl();
+            let started = Instant::now();
+            clock.extending(started, ttl);
+            let result = hold.extend(ttl).await;
+            if result.is_ok() {
+                clock.renewed(started, ttl);
+            }
+            result
+        };
+        let outcome = tokio::select! {
+            _ = status.ended() => return,
+            r = tokio::time::timeout(budget, renewal) => r,
+        };
+        match outcome {
+            Ok(Ok(())) => retry_soon = false,
+            Ok(Err(e)) if e.kind() == ErrorKind::NotHeld => {
+                status.mark_lost(LockError::lost(format!(
+                    "renewal found the lock gone or owned by someone else: {e}"
+                )));
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "lease renewal failed; retrying until the deadline");
+                retry_soon = true;
+            }
+            Err(_elapsed) => retry_soon = true,
+        }
+    }
+}
