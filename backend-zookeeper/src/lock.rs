@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use distlock_core::{
@@ -193,6 +194,12 @@ impl DistributedLock for ZkLock {
     /// it is the lowest; `options.ttl` and `options.renew` are ignored (holds last as long
     /// as the session).
     ///
+    /// A waiting acquire rides out a leader election or a reconnect: connection failures
+    /// are retried with jittered backoff until the wait's deadline, but after twice the
+    /// connect timeout of failures in a row the last one is returned (kind `Connection`),
+    /// even under `Wait::Forever`. A try reports a connection failure at once. A retry
+    /// starts a new contender node, so it queues behind those that arrived meanwhile.
+    ///
     /// # Cancel safety
     /// Cancel safe: a dropped acquire deletes its node in the background (found by path, or
     /// by owner token if the create's reply had not arrived); without a runtime, the
@@ -212,23 +219,42 @@ impl DistributedLock for ZkLock {
             Wait::Up(limit) => Instant::now().checked_add(limit),
             _ => None,
         };
-        // A session that turns out to be over gets one replacement per acquire.
-        let mut attempts = 0;
+        let mut retry = ConnectionRetry::new(self.inner.config.connect_timeout() * 2);
+        // A session that turns out to be over gets one replacement per acquire, even a try.
+        let mut replaced = false;
         loop {
-            attempts += 1;
             let session = match deadline {
                 Some(at) => tokio::time::timeout_at(at, self.session())
                     .await
-                    .map_err(|_| LockError::connection("no ZooKeeper session within the wait"))??,
-                None => self.session().await?,
+                    .map_err(|_| LockError::connection("no ZooKeeper session within the wait"))?,
+                None => self.session().await,
             };
-            match self.acquire_on(session.clone(), name, wait, deadline).await {
-                Err(e)
-                    if e.kind() == ErrorKind::Connection
-                        && attempts < 2
-                        && session.check_ended() =>
-                {
-                    tracing::debug!(error = %e, "retrying the acquire on a new session");
+            let outcome = match session {
+                Ok(session) => {
+                    let outcome = self.acquire_on(session.clone(), name, wait, deadline).await;
+                    if matches!(&outcome, Err(e) if e.kind() == ErrorKind::Connection)
+                        && !replaced
+                        && session.check_ended()
+                    {
+                        replaced = true;
+                        tracing::debug!("retrying the acquire on a new session");
+                        continue;
+                    }
+                    outcome
+                }
+                Err(e) => Err(e),
+            };
+            match outcome {
+                // A waiting acquire rides out a leader election or a reconnect, as Curator's
+                // retry policy does; a try reports the failure at once.
+                Err(e) if e.kind() == ErrorKind::Connection && wait != Wait::Try => {
+                    match retry.pause(deadline) {
+                        Some(pause) => {
+                            tracing::debug!(error = %e, ?pause, "ZooKeeper unreachable; retrying the acquire");
+                            tokio::time::sleep(pause).await;
+                        }
+                        None => return Err(e),
+                    }
                 }
                 other => return other,
             }
@@ -241,5 +267,40 @@ impl DistributedLock for ZkLock {
             .with_fifo(true)
             .with_lost_detection(true)
             .with_cross_process(true)
+    }
+}
+
+/// Backoff for a waiting acquire whose store is unreachable: retries until the caller's
+/// deadline, but for no longer than `window` of failures in a row, so that an outage
+/// surfaces as an error even under `Wait::Forever`.
+struct ConnectionRetry {
+    window: Duration,
+    first_failure: Option<Instant>,
+    next_pause: Duration,
+}
+
+impl ConnectionRetry {
+    const FIRST_PAUSE: Duration = Duration::from_millis(50);
+    const MAX_PAUSE: Duration = Duration::from_secs(1);
+
+    fn new(window: Duration) -> Self {
+        ConnectionRetry {
+            window,
+            first_failure: None,
+            next_pause: Self::FIRST_PAUSE,
+        }
+    }
+
+    /// How long to pause before the next attempt, or `None` to give up.
+    fn pause(&mut self, deadline: Option<Instant>) -> Option<Duration> {
+        let now = Instant::now();
+        let first = *self.first_failure.get_or_insert(now);
+        // Jittered so that clients cut off together do not come back in lockstep.
+        let pause = self.next_pause.mul_f64(rand::random_range(0.5..=1.0));
+        self.next_pause = (self.next_pause * 2).min(Self::MAX_PAUSE);
+        let resume_at = now + pause;
+        let within_window = resume_at.duration_since(first) < self.window;
+        let within_wait = deadline.is_none_or(|at| resume_at < at);
+        (within_window && within_wait).then_some(pause)
     }
 }

@@ -19,6 +19,10 @@ use crate::process::{find_program, free_port, scratch_dir, ServerProcess, Spec};
 /// The server's tick: sessions may be 2–20 ticks long.
 pub const TICK: Duration = Duration::from_millis(200);
 
+/// `syncLimit`, in ticks: a follower that hears nothing from its leader for this long
+/// gives it up and starts an election.
+const SYNC_LIMIT: u32 = 5;
+
 const JARS: &str = "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar";
 const MAIN: &str = "org.apache.zookeeper.server.quorum.QuorumPeerMain";
 
@@ -76,7 +80,7 @@ impl Node {
         let mut cfg = String::new();
         let _ = write!(
             cfg,
-            "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client_port}\n\
+            "tickTime={}\ninitLimit=10\nsyncLimit={SYNC_LIMIT}\ndataDir={}\nclientPort={client_port}\n\
              clientPortAddress=127.0.0.1\nadmin.enableServer=false\n\
              4lw.commands.whitelist=ruok,srvr,stat,mntr,cons,dump,wchp\nmaxClientCnxns=0\n\
              autopurge.purgeInterval=0\n{config}",
@@ -289,20 +293,38 @@ impl ZkEnsemble {
         }
     }
 
-    /// Waits until every running node serves as leader or follower: after a whole-ensemble
-    /// freeze the followers may have given up on the leader and be electing a new one.
+    /// Waits until every running node has served as leader or follower, under one leader,
+    /// for longer than the sync limit. After a whole-ensemble freeze every node reports its
+    /// old role for a moment; a follower whose leader went quiet for the sync limit then
+    /// gives it up and an election follows, so a single look would pass too early.
     pub fn wait_quorum(&self, limit: Duration) -> io::Result<()> {
+        let stable = TICK * (SYNC_LIMIT + 2);
         let start = Instant::now();
+        let mut serving_since: Option<(Instant, usize)> = None;
         loop {
-            let serving = (0..Self::SIZE)
-                .filter(|&i| self.is_running(i))
-                .all(|i| matches!(self.mode(i).as_deref(), Some("leader" | "follower")));
-            if serving && self.leader().is_some() {
+            let running: Vec<usize> = (0..Self::SIZE).filter(|&i| self.is_running(i)).collect();
+            let modes: Vec<Option<String>> = running.iter().map(|&i| self.mode(i)).collect();
+            let leaders: Vec<usize> = running
+                .iter()
+                .zip(&modes)
+                .filter(|(_, m)| m.as_deref() == Some("leader"))
+                .map(|(&i, _)| i)
+                .collect();
+            let serving = leaders.len() == 1
+                && modes
+                    .iter()
+                    .all(|m| matches!(m.as_deref(), Some("leader" | "follower")));
+            serving_since = match (serving, serving_since) {
+                (true, Some((since, leader))) if leader == leaders[0] => Some((since, leader)),
+                (true, _) => Some((Instant::now(), leaders[0])),
+                (false, _) => None,
+            };
+            if serving_since.is_some_and(|(since, _)| since.elapsed() >= stable) {
                 return Ok(());
             }
             if start.elapsed() > limit {
                 return Err(io::Error::other(format!(
-                    "no serving quorum after {limit:?}"
+                    "no stable serving quorum after {limit:?}: modes of nodes {running:?} are {modes:?}"
                 )));
             }
             thread::sleep(Duration::from_millis(20));

@@ -57,6 +57,27 @@ fn ensemble_elects_a_leader_and_survives_losing_it() {
     ensemble.restart(leader).unwrap();
     assert_eq!(ensemble.mode(leader).as_deref(), Some("follower"));
 
+    // A whole-ensemble freeze past the sync limit: once `wait_quorum` returns, the thawed
+    // ensemble keeps serving (it does not fall into an election a moment later).
+    for round in 0..2 {
+        (0..3).for_each(|i| ensemble.pause(i));
+        std::thread::sleep(Duration::from_secs(2));
+        (0..3).for_each(|i| ensemble.resume(i));
+        let start = Instant::now();
+        ensemble.wait_quorum(Duration::from_secs(30)).unwrap();
+        eprintln!("round {round}: stable quorum after {:?}", start.elapsed());
+        let watch = Instant::now();
+        while watch.elapsed() < Duration::from_millis(1500) {
+            let modes: Vec<_> = (0..3).map(|i| ensemble.mode(i)).collect();
+            assert!(
+                modes.iter().all(|m| m.is_some()),
+                "round {round}: a node stopped serving {:?} after wait_quorum: {modes:?}",
+                watch.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     let pids: Vec<u32> = (0..3).map(|i| ensemble.pid(i).unwrap()).collect();
     drop(ensemble);
     for pid in pids {

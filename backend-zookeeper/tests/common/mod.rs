@@ -259,12 +259,21 @@ impl Faults for ZkHarness {
             Store::Single(s) => s.resume(),
             Store::Ensemble(e) => {
                 (0..ZkEnsemble::SIZE).for_each(|i| e.resume(i));
-                // A thawed ensemble may re-elect; later cases need it serving again.
+                // A thawed ensemble may re-elect; later cases need it serving again. If it
+                // does not recover, restart it so that only this case fails, then say so.
                 let e: &'static ZkEnsemble = e;
-                tokio::task::spawn_blocking(move || e.wait_quorum(Duration::from_secs(30)))
-                    .await
-                    .map_err(|err| LockError::backend(err.to_string()))?
-                    .map_err(|err| LockError::backend(format!("resume: {err}")))?;
+                tokio::task::spawn_blocking(move || {
+                    e.wait_quorum(Duration::from_secs(20)).map_err(|stuck| {
+                        let healed = (0..ZkEnsemble::SIZE)
+                            .try_for_each(|i| e.restart(i))
+                            .and_then(|()| e.wait_quorum(Duration::from_secs(30)));
+                        LockError::backend(format!(
+                            "resume: {stuck}; restarting the ensemble: {healed:?}"
+                        ))
+                    })
+                })
+                .await
+                .map_err(|err| LockError::backend(err.to_string()))??;
             }
             Store::Remote => return Err(LockError::unsupported("resume_server in a child")),
         }
