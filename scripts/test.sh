@@ -35,7 +35,13 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 step "cargo test"
 rm -rf target/testkit  # scratch dirs of earlier runs
-cargo test --workspace
+mkdir -p target
+if ! cargo test --workspace 2>&1 | tee target/test-output.log; then
+  # Server log tails and backtraces can bury the reasons: repeat them last.
+  step "why the tests failed"
+  grep -a -A3 "panicked at" target/test-output.log | grep -av "^note: run with" | head -80 || true
+  exit 1
+fi
 
 step "the demo (README's first command)"
 cargo run --quiet -p distlock-cli -- demo --workers 3 --rounds 2
