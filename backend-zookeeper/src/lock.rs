@@ -276,6 +276,7 @@ impl DistributedLock for ZkLock {
 struct ConnectionRetry {
     window: Duration,
     first_failure: Option<Instant>,
+    last_failure: Option<Instant>,
     next_pause: Duration,
 }
 
@@ -287,6 +288,7 @@ impl ConnectionRetry {
         ConnectionRetry {
             window,
             first_failure: None,
+            last_failure: None,
             next_pause: Self::FIRST_PAUSE,
         }
     }
@@ -294,6 +296,16 @@ impl ConnectionRetry {
     /// How long to pause before the next attempt, or `None` to give up.
     fn pause(&mut self, deadline: Option<Instant>) -> Option<Duration> {
         let now = Instant::now();
+        // A failing attempt ends within a connect timeout (half the window): one that took
+        // longer got through and waited, so this failure starts a new run.
+        if self
+            .last_failure
+            .is_some_and(|last| now.duration_since(last) > self.window)
+        {
+            self.first_failure = None;
+            self.next_pause = Self::FIRST_PAUSE;
+        }
+        self.last_failure = Some(now);
         let first = *self.first_failure.get_or_insert(now);
         // Jittered so that clients cut off together do not come back in lockstep.
         let pause = self.next_pause.mul_f64(rand::random_range(0.5..=1.0));
@@ -302,5 +314,33 @@ impl ConnectionRetry {
         let within_window = resume_at.duration_since(first) < self.window;
         let within_wait = deadline.is_none_or(|at| resume_at < at);
         (within_window && within_wait).then_some(pause)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn connection_retry_gives_up_after_its_window_and_starts_over_after_progress() {
+        let window = Duration::from_secs(4);
+        let mut retry = ConnectionRetry::new(window);
+        let mut failing = Duration::ZERO;
+        while let Some(pause) = retry.pause(None) {
+            assert!(pause <= ConnectionRetry::MAX_PAUSE);
+            tokio::time::advance(pause).await;
+            failing += pause;
+        }
+        assert!(failing < window && failing > window / 2, "{failing:?}");
+
+        // An attempt that then waited for an hour made progress: a new run of failures.
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        let pause = retry.pause(None).expect("a fresh run of retries");
+        assert!(pause <= ConnectionRetry::FIRST_PAUSE);
+
+        // The caller's deadline cuts the run short.
+        let mut retry = ConnectionRetry::new(window);
+        let soon = Instant::now() + Duration::from_millis(10);
+        assert_eq!(retry.pause(Some(soon)), None);
     }
 }
