@@ -97,6 +97,11 @@ impl Node {
             // Warnings and errors only: the INFO stream (a stack trace per closed client
             // connection) would crowd the log tail printed when a test fails.
             "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+            // Quorum changes (elections, syncs, who leads) at INFO, with times, so a log
+            // tail shows when an ensemble recovered.
+            "-Dorg.slf4j.simpleLogger.log.org.apache.zookeeper.server.quorum.QuorumPeer=info",
+            "-Dorg.slf4j.simpleLogger.showDateTime=true",
+            "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
             // Throwaway data: no fsync per transaction.
             "-Dzookeeper.forceSync=no",
             "-cp",
@@ -329,6 +334,22 @@ impl ZkEnsemble {
             }
             thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Kills every node, starts them all again on their ports and data (nodes and sessions
+    /// survive on disk), and waits for a stable quorum.
+    pub fn restart_all(&self) -> io::Result<()> {
+        for node in &self.nodes {
+            node.process().kill();
+        }
+        // All are down before any starts: the restarted ensemble elects afresh.
+        for node in &self.nodes {
+            node.process().restart()?;
+        }
+        for node in &self.nodes {
+            node.wait_serving(Duration::from_secs(60))?;
+        }
+        self.wait_quorum(Duration::from_secs(30))
     }
 
     /// Freezes node `i` (SIGSTOP).

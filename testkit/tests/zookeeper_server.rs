@@ -78,6 +78,13 @@ fn ensemble_elects_a_leader_and_survives_losing_it() {
         }
     }
 
+    let before: Vec<u32> = (0..3).map(|i| ensemble.pid(i).unwrap()).collect();
+    ensemble.restart_all().unwrap();
+    assert!(ensemble.leader().is_some());
+    for (i, pid) in before.into_iter().enumerate() {
+        assert_ne!(ensemble.pid(i), Some(pid), "node {i} was not restarted");
+    }
+
     let pids: Vec<u32> = (0..3).map(|i| ensemble.pid(i).unwrap()).collect();
     drop(ensemble);
     for pid in pids {

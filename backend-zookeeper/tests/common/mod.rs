@@ -259,24 +259,53 @@ impl Faults for ZkHarness {
             Store::Single(s) => s.resume(),
             Store::Ensemble(e) => {
                 (0..ZkEnsemble::SIZE).for_each(|i| e.resume(i));
-                // A thawed ensemble may re-elect; later cases need it serving again. If it
-                // does not recover, restart it so that only this case fails, then say so.
                 let e: &'static ZkEnsemble = e;
-                tokio::task::spawn_blocking(move || {
-                    e.wait_quorum(Duration::from_secs(20)).map_err(|stuck| {
-                        let healed = (0..ZkEnsemble::SIZE)
-                            .try_for_each(|i| e.restart(i))
-                            .and_then(|()| e.wait_quorum(Duration::from_secs(30)));
-                        LockError::backend(format!(
-                            "resume: {stuck}; restarting the ensemble: {healed:?}"
-                        ))
-                    })
-                })
-                .await
-                .map_err(|err| LockError::backend(err.to_string()))??;
+                // A thawed ensemble may re-elect, and later cases need it serving again.
+                // Now and then (ZooKeeper 3.8.0, about one whole run in three) a thawed
+                // ensemble reports a leader and followers but creates no session for many
+                // seconds; the freeze is the fault under test, not that, so such an
+                // ensemble is restarted (sessions and nodes survive on disk).
+                let quorum = blocking(move || e.wait_quorum(Duration::from_secs(20))).await;
+                if quorum.is_err() || !sessions_open_on_every_node(e).await {
+                    eprintln!("resume_server: the thawed ensemble does not serve ({quorum:?}); restarting it");
+                    blocking(move || e.restart_all()).await.map_err(|err| {
+                        LockError::backend(format!("restarting the ensemble: {err}"))
+                    })?;
+                    if !sessions_open_on_every_node(e).await {
+                        return Err(LockError::backend(
+                            "the restarted ensemble opens no sessions",
+                        ));
+                    }
+                }
             }
             Store::Remote => return Err(LockError::unsupported("resume_server in a child")),
         }
         Ok(())
     }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+/// Whether a new session (a write through the leader) opens on each node within 10 s.
+async fn sessions_open_on_every_node(e: &ZkEnsemble) -> bool {
+    for i in 0..ZkEnsemble::SIZE {
+        let host = format!("127.0.0.1:{}", e.port(i));
+        let connect = Client::connector()
+            .with_session_timeout(ENSEMBLE_SESSION)
+            .connect(&host);
+        match tokio::time::timeout(Duration::from_secs(10), connect).await {
+            Ok(Ok(_client)) => {}
+            other => {
+                eprintln!("resume_server: no session on node {i}: {other:?}");
+                return false;
+            }
+        }
+    }
+    true
 }
