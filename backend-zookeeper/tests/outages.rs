@@ -79,14 +79,14 @@ async fn a_lasting_outage_fails_a_waiting_acquire_with_a_connection_error() {
     // The first attempt waits on the old session until it is given up (under one session
     // timeout); failures are then retried for twice the connect timeout (= the session
     // timeout here), and the last attempt may start just inside that and take one connect
-    // timeout.
+    // timeout: 4 connect timeouts; one more is slack for a loaded machine.
     let connect = harness.session_timeout();
     assert!(
         took >= connect * 2,
         "gave up after {took:?}, before retrying"
     );
     assert!(
-        took <= connect * 4 + Duration::from_secs(3),
+        took <= connect * 5 + Duration::from_secs(2),
         "took {took:?} to give up"
     );
 
