@@ -222,27 +222,21 @@ impl Faults for ZkHarness {
     }
 
     async fn restart_server(&self) -> Result<()> {
-        let restart = |f: Box<dyn FnOnce() -> std::io::Result<()> + Send>| async move {
-            tokio::task::spawn_blocking(f)
-                .await
-                .map_err(|e| LockError::backend(e.to_string()))?
-                .map_err(|e| LockError::backend(format!("restart: {e}")))
-        };
-        match &self.store {
+        let restarted = match &self.store {
             Store::Single(s) => {
                 let s: &'static ZkServer = s;
-                restart(Box::new(move || s.restart())).await
+                blocking(move || s.restart()).await
             }
             // A rolling restart: a quorum serves throughout.
             Store::Ensemble(e) => {
                 let e: &'static ZkEnsemble = e;
-                restart(Box::new(move || {
-                    (0..ZkEnsemble::SIZE).try_for_each(|i| e.restart(i))
-                }))
-                .await
+                blocking(move || (0..ZkEnsemble::SIZE).try_for_each(|i| e.restart(i))).await
             }
-            Store::Remote => Err(LockError::unsupported("restart_server in a child process")),
-        }
+            Store::Remote => {
+                return Err(LockError::unsupported("restart_server in a child process"))
+            }
+        };
+        restarted.map_err(|e| LockError::backend(format!("restart: {e}")))
     }
 
     async fn pause_server(&self) -> Result<()> {
@@ -284,6 +278,7 @@ impl Faults for ZkHarness {
     }
 }
 
+/// Runs a blocking testkit call (server start-up waits) off the runtime's workers.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> std::io::Result<T> {
