@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod capabilities;
+mod client_id;
 mod error;
 mod guard;
 mod hold;
@@ -25,10 +26,12 @@ mod lock;
 pub mod memory;
 mod name;
 mod options;
+pub mod scope;
 mod status;
 mod token;
 
 pub use capabilities::Capabilities;
+pub use client_id::ClientId;
 pub use error::{ErrorKind, LockError, Result};
 pub use guard::{GuardParts, LockGuard};
 pub use hold::Hold;
@@ -36,5 +39,6 @@ pub use lease::Lease;
 pub use lock::{DistributedLock, LockExt};
 pub use name::LockName;
 pub use options::{AcquireOptions, Wait, DEFAULT_LEASE_TTL};
+pub use scope::ScopedLock;
 pub use status::{HoldStatus, LostSignal};
 pub use token::new_owner_token;
