@@ -14,6 +14,9 @@
 //! guard.release().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! [`LockExt::with_lock`] runs a body under a lock and releases it on every exit path; see
+//! [`scope`] for its contract and task-scoped reentrancy.
 #![warn(missing_docs)]
 
 mod capabilities;

@@ -90,9 +90,7 @@ struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         self.hold.open.store(false, Ordering::SeqCst);
-        self.scopes
-            .list()
-            .retain(|h| !Arc::ptr_eq(h, &self.hold));
+        self.scopes.list().retain(|h| !Arc::ptr_eq(h, &self.hold));
     }
 }
 
@@ -239,9 +237,9 @@ async fn acquire<L: DistributedLock + ?Sized>(
         Some(guard) => Ok(guard),
         None => Err(match options.wait {
             Wait::Try => LockError::timeout(format!("lock {name:?} is held elsewhere (one try)")),
-            Wait::Up(limit) => {
-                LockError::timeout(format!("lock {name:?} still held elsewhere after {limit:?}"))
-            }
+            Wait::Up(limit) => LockError::timeout(format!(
+                "lock {name:?} still held elsewhere after {limit:?}"
+            )),
             Wait::Forever => LockError::backend("a wait-forever acquire returned without a hold"),
         }),
     }

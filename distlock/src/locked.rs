@@ -49,8 +49,10 @@ where
     R: LockedReturn,
 {
     R::from_result(
-        scope::with_lock(client, &name, &options, |_| async move { body.await.into_result() })
-            .await,
+        scope::with_lock(client, &name, &options, |_| async move {
+            body.await.into_result()
+        })
+        .await,
     )
 }
 

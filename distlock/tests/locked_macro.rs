@@ -52,7 +52,11 @@ async fn absolute(locks: &MemoryLock, order_id: u64) -> Result<Vec<String>, Lock
 }
 
 #[distlock::locked(name = "/{region}/{{literal}}/{order_id:05}-{region}", locks = locks)]
-async fn several(locks: &MemoryLock, region: &str, order_id: u64) -> Result<Vec<String>, LockError> {
+async fn several(
+    locks: &MemoryLock,
+    region: &str,
+    order_id: u64,
+) -> Result<Vec<String>, LockError> {
     Ok(locked_names(locks, &["eu/{literal}/00042-eu"]))
 }
 
@@ -73,15 +77,27 @@ mod shop {
 #[tokio::test]
 async fn names_are_prefixed_absolute_or_per_function() {
     let locks = MemoryLock::new();
-    assert_eq!(relative(&locks, 42).await.unwrap(), ["locked_macro::order:42"]);
+    assert_eq!(
+        relative(&locks, 42).await.unwrap(),
+        ["locked_macro::order:42"]
+    );
     assert_eq!(absolute(&locks, 42).await.unwrap(), ["order:42"]);
-    assert_eq!(several(&locks, "eu", 42).await.unwrap(), ["eu/{literal}/00042-eu"]);
-    assert_eq!(nightly_report(&locks).await.unwrap(), ["locked_macro::nightly_report"]);
+    assert_eq!(
+        several(&locks, "eu", 42).await.unwrap(),
+        ["eu/{literal}/00042-eu"]
+    );
+    assert_eq!(
+        nightly_report(&locks).await.unwrap(),
+        ["locked_macro::nightly_report"]
+    );
     assert_eq!(
         shop::checkout(&locks, "ann".into()).await.unwrap(),
         ["locked_macro::shop::cart:ann"]
     );
-    assert!(!locks.store().is_locked("order:42"), "a call left its lock held");
+    assert!(
+        !locks.store().is_locked("order:42"),
+        "a call left its lock held"
+    );
 }
 
 #[distlock::locked(name = "/order:{order_id}", wait = "0s", locks = locks)]
@@ -101,7 +117,10 @@ async fn a_lock_held_for_the_whole_wait_is_a_timeout_in_the_callers_error() {
     let held = other.acquire("order:7").await.unwrap();
     assert_eq!(lock_kind(try_once(&locks, 7).await), ErrorKind::Timeout);
     let started = tokio::time::Instant::now();
-    assert_eq!(lock_kind(wait_a_little(&locks, 7).await), ErrorKind::Timeout);
+    assert_eq!(
+        lock_kind(wait_a_little(&locks, 7).await),
+        ErrorKind::Timeout
+    );
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_millis(150) && waited < Duration::from_secs(3),
@@ -152,12 +171,20 @@ async fn methods_take_the_client_from_self_and_nest_reentrantly() {
     let shop = Shop {
         locks: Box::new(MemoryLock::new()),
     };
-    let bought = tokio::time::timeout(BOUND, shop.buy("sku-7", 3)).await.unwrap();
+    let bought = tokio::time::timeout(BOUND, shop.buy("sku-7", 3))
+        .await
+        .unwrap();
     assert_eq!(bought.unwrap(), 3);
-    assert!(matches!(shop.buy("sku-7", 0).await, Err(AppError::Declined)));
+    assert!(matches!(
+        shop.buy("sku-7", 0).await,
+        Err(AppError::Declined)
+    ));
     // Not reentrant outside a scope: a plain holder makes the method's one try fail.
     let g = shop.locks.acquire("stock:sku-7").await.unwrap();
-    assert_eq!(lock_kind(shop.reserve("sku-7", 1).await), ErrorKind::Timeout);
+    assert_eq!(
+        lock_kind(shop.reserve("sku-7", 1).await),
+        ErrorKind::Timeout
+    );
     g.release().await.unwrap();
 }
 
@@ -176,7 +203,10 @@ async fn the_default_client_is_a_config_error_until_set_once() {
     distlock::set_default(store.client()).unwrap();
     assert_eq!(on_the_default(2).await.unwrap(), 2);
     let held = store.client().acquire("default-client:3").await.unwrap();
-    assert_eq!(on_the_default(3).await.unwrap_err().kind(), ErrorKind::Timeout);
+    assert_eq!(
+        on_the_default(3).await.unwrap_err().kind(),
+        ErrorKind::Timeout
+    );
     held.release().await.unwrap();
     let again = distlock::set_default(MemoryLock::new()).unwrap_err();
     assert_eq!(again.kind(), ErrorKind::Config);

@@ -31,7 +31,10 @@ impl Parse for LockedArgs {
         let mut args = LockedArgs::default();
         for pair in pairs {
             let Some(key) = pair.path.get_ident().map(|i| i.to_string()) else {
-                return Err(Error::new_spanned(&pair.path, format!("expected one of {KNOWN}")));
+                return Err(Error::new_spanned(
+                    &pair.path,
+                    format!("expected one of {KNOWN}"),
+                ));
             };
             let duplicate = match key.as_str() {
                 "name" => args.name.replace(string(&pair.value, "name")?).is_some(),
@@ -47,7 +50,10 @@ impl Parse for LockedArgs {
                 }
             };
             if duplicate {
-                return Err(Error::new_spanned(&pair.path, format!("`{key}` given twice")));
+                return Err(Error::new_spanned(
+                    &pair.path,
+                    format!("`{key}` given twice"),
+                ));
             }
         }
         Ok(args)
@@ -79,7 +85,10 @@ fn duration(lit: &LitStr) -> Result<Duration> {
     humantime::parse_duration(lit.value().trim()).map_err(|e| {
         Error::new(
             lit.span(),
-            format!("invalid duration {:?}: {e} (write e.g. \"500ms\", \"5s\", \"2m\")", lit.value()),
+            format!(
+                "invalid duration {:?}: {e} (write e.g. \"500ms\", \"5s\", \"2m\")",
+                lit.value()
+            ),
         )
     })
 }
