@@ -153,6 +153,9 @@ pub use distlock_file::FileLock;
 ///   `Box<dyn DistributedLock>`, `Arc<…>` or `&dyn DistributedLock`. Without it, the
 ///   process-wide default of [`set_default`] ([`default_client`]); with none set, each
 ///   call fails with error kind [`Config`](ErrorKind::Config).
+/// - `guard = lock`: binds the scope's [`ScopedLock`] to `lock` in the body, for its fencing
+///   token ([`ScopedLock::fencing_token`]) or loss signal. The body is then built once the
+///   lock is held and owns the arguments it uses, as an `async fn` body does.
 ///
 /// Signature rules: the function must be an `async fn` returning `Result<T, E>` where
 /// `E: From<distlock::LockError>` (`distlock::Result<T>`, or your own error type with that

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use distlock_core::{scope, AcquireOptions, DistributedLock, LockError};
+use distlock_core::{scope, AcquireOptions, DistributedLock, LockError, ScopedLock};
 
 /// The return types a `#[distlock::locked]` function may have.
 #[diagnostic::on_unimplemented(
@@ -38,19 +38,16 @@ impl<T, E: From<LockError>> LockedReturn for Result<T, E> {
 ///
 /// # Cancel safety
 /// As [`scope::with_lock`].
-pub async fn locked<L, R>(
-    client: &L,
-    name: String,
-    options: AcquireOptions,
-    body: impl Future<Output = R>,
-) -> R
+pub async fn locked<L, F, Fut, R>(client: &L, name: String, options: AcquireOptions, body: F) -> R
 where
     L: DistributedLock + ?Sized,
+    F: FnOnce(ScopedLock) -> Fut,
+    Fut: Future<Output = R>,
     R: LockedReturn,
 {
     R::from_result(
-        scope::with_lock(client, &name, &options, |_| async move {
-            body.await.into_result()
+        scope::with_lock(client, &name, &options, |guard| async move {
+            body(guard).await.into_result()
         })
         .await,
     )
@@ -60,11 +57,12 @@ where
 ///
 /// # Cancel safety
 /// As [`scope::with_lock`].
-pub async fn locked_default<R: LockedReturn>(
-    name: String,
-    options: AcquireOptions,
-    body: impl Future<Output = R>,
-) -> R {
+pub async fn locked_default<F, Fut, R>(name: String, options: AcquireOptions, body: F) -> R
+where
+    F: FnOnce(ScopedLock) -> Fut,
+    Fut: Future<Output = R>,
+    R: LockedReturn,
+{
     match crate::default_client().await {
         Ok(client) => locked(&client, name, options, body).await,
         Err(e) => R::from_result(Err(e.into())),

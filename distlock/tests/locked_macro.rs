@@ -211,3 +211,42 @@ async fn the_default_client_is_a_config_error_until_set_once() {
     let again = distlock::set_default(MemoryLock::new()).unwrap_err();
     assert_eq!(again.kind(), ErrorKind::Config);
 }
+
+#[distlock::locked(name = "/order:{order_id}", guard = lock, locks = locks)]
+async fn fenced(locks: &MemoryLock, order_id: u64) -> Result<(String, Option<u64>), AppError> {
+    if order_id == 0 {
+        return Err(AppError::Declined);
+    }
+    Ok((lock.name().to_string(), lock.fencing_token()))
+}
+
+/// Recursion on one name: each level reuses the hold (one try would fail otherwise).
+#[distlock::locked(name = "/countdown", wait = "try", guard = lock, locks = locks)]
+async fn countdown(locks: &MemoryLock, n: u32) -> Result<Vec<(usize, Option<u64>)>, AppError> {
+    let mut levels = vec![(lock.depth(), lock.fencing_token())];
+    if n > 0 {
+        levels.extend(Box::pin(countdown(locks, n - 1)).await?);
+    }
+    Ok(levels)
+}
+
+#[tokio::test]
+async fn the_guard_argument_hands_the_body_its_fencing_token() {
+    let locks = MemoryLock::new();
+    let (name, first) = fenced(&locks, 2).await.unwrap();
+    assert_eq!(name, "order:2");
+    let (_, second) = fenced(&locks, 2).await.unwrap();
+    assert!(
+        second.unwrap() > first.unwrap(),
+        "fencing tokens must increase"
+    );
+    assert!(matches!(fenced(&locks, 0).await, Err(AppError::Declined)));
+    let levels = tokio::time::timeout(BOUND, countdown(&locks, 2))
+        .await
+        .unwrap()
+        .unwrap();
+    let token = levels[0].1;
+    assert!(token.is_some());
+    assert_eq!(levels, [(1, token), (2, token), (3, token)]);
+    assert!(!locks.store().is_locked("order:2") && !locks.store().is_locked("countdown"));
+}

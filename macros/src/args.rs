@@ -1,12 +1,12 @@
-//! The attribute's named arguments: `name`, `wait`, `ttl`, `renew`, `locks`.
+//! The attribute's named arguments: `name`, `wait`, `ttl`, `renew`, `locks`, `guard`.
 
 use std::time::Duration;
 
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::{Error, Expr, ExprLit, Lit, LitBool, LitStr, MetaNameValue, Result, Token};
+use syn::{Error, Expr, ExprLit, Ident, Lit, LitBool, LitStr, MetaNameValue, Result, Token};
 
-const KNOWN: &str = "name, wait, ttl, renew, locks";
+const KNOWN: &str = "name, wait, ttl, renew, locks, guard";
 
 /// How long to wait, as the `wait` argument said.
 pub enum WaitArg {
@@ -23,6 +23,7 @@ pub struct LockedArgs {
     pub ttl: Option<Duration>,
     pub renew: Option<LitBool>,
     pub locks: Option<Expr>,
+    pub guard: Option<Ident>,
 }
 
 impl Parse for LockedArgs {
@@ -42,6 +43,7 @@ impl Parse for LockedArgs {
                 "ttl" => args.ttl.replace(ttl(&pair.value)?).is_some(),
                 "renew" => args.renew.replace(boolean(&pair.value)?).is_some(),
                 "locks" => args.locks.replace(pair.value.clone()).is_some(),
+                "guard" => args.guard.replace(ident(&pair.value)?).is_some(),
                 _ => {
                     return Err(Error::new_spanned(
                         &pair.path,
@@ -68,6 +70,21 @@ fn string(value: &Expr, key: &str) -> Result<LitStr> {
         other => Err(Error::new_spanned(
             other,
             format!("`{key}` takes a string literal"),
+        )),
+    }
+}
+
+fn ident(value: &Expr) -> Result<Ident> {
+    match value {
+        Expr::Path(p) if p.qself.is_none() => p.path.get_ident().cloned().ok_or_else(|| {
+            Error::new_spanned(
+                p,
+                "`guard` takes the name of a variable, e.g. `guard = lock`",
+            )
+        }),
+        other => Err(Error::new_spanned(
+            other,
+            "`guard` takes the name of a variable, e.g. `guard = lock`",
         )),
     }
 }

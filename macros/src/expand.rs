@@ -49,6 +49,30 @@ pub fn expand(args: LockedArgs, item: ItemFn) -> Result<TokenStream> {
         None => quote! {},
         Some(on) => quote! { .with_renewal(#on) },
     };
+    let body = match &args.guard {
+        // Not `move`: the body borrows the arguments the way it would without the lock.
+        None => quote! {
+            {
+                let __distlock_body = async {
+                    #[allow(unreachable_code)]
+                    let __distlock_ret: #ret = #block;
+                    #[allow(unreachable_code)]
+                    __distlock_ret
+                };
+                move |_: ::distlock::ScopedLock| __distlock_body
+            }
+        },
+        // The handle only exists once the lock is held, so the body is built then, and
+        // owns the arguments it uses (as an `async fn` body does).
+        Some(guard) => quote! {
+            move |#guard: ::distlock::ScopedLock| async move {
+                #[allow(unreachable_code)]
+                let __distlock_ret: #ret = #block;
+                #[allow(unreachable_code)]
+                __distlock_ret
+            }
+        },
+    };
     // Errors about the return type point at it, not at the attribute.
     let run = match &args.locks {
         Some(locks) => quote_spanned! {ret.span()=>
@@ -64,13 +88,7 @@ pub fn expand(args: LockedArgs, item: ItemFn) -> Result<TokenStream> {
             let __distlock_name: ::std::string::String = #name;
             let __distlock_options = ::distlock::AcquireOptions::default()
                 .with_wait(#wait) #ttl #renew;
-            // Not `move`: the body borrows the arguments the way it would without the lock.
-            let __distlock_body = async {
-                #[allow(unreachable_code)]
-                let __distlock_ret: #ret = #block;
-                #[allow(unreachable_code)]
-                __distlock_ret
-            };
+            let __distlock_body = #body;
             #run
         }
     })
