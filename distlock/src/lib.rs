@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod connect;
+pub mod fence;
 
 /// The README's Rust examples, compiled as doctests so they stay true.
 #[cfg(doctest)]
