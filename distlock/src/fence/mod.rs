@@ -36,6 +36,19 @@ pub mod sql;
 
 use distlock_core::{LockError, Result};
 
+/// The rule, for fencing a resource kind of your own (a ZooKeeper node, an S3 object with
+/// a conditional put, …): given the newest token the resource has accepted (`None` before
+/// the first fenced write) and the writer's token, returns the token to store as the
+/// newest, or the error the built-in kinds return ([`Fenced`](crate::ErrorKind::Fenced),
+/// [`Unsupported`](crate::ErrorKind::Unsupported)). The read of `newest`, this check and
+/// the write must be one atomic step at the resource (a transaction, a compare-and-set on
+/// a version, a script).
+pub fn admit(resource: &str, newest: Option<u64>, token: Option<u64>) -> Result<u64> {
+    let token = require(token)?;
+    check(resource, newest.unwrap_or(0), token)?;
+    Ok(token)
+}
+
 /// The token to fence with, or `Unsupported` when the guard carries none.
 fn require(token: Option<u64>) -> Result<u64> {
     token.ok_or_else(|| {
@@ -69,5 +82,11 @@ mod tests {
         assert_eq!(check("r", 5, 4).unwrap_err().kind(), ErrorKind::Fenced);
         assert_eq!(require(None).unwrap_err().kind(), ErrorKind::Unsupported);
         assert_eq!(require(Some(3)).unwrap(), 3);
+        assert_eq!(admit("r", None, Some(0)).unwrap(), 0);
+        assert_eq!(admit("r", Some(7), Some(8)).unwrap(), 8);
+        assert_eq!(
+            admit("r", Some(7), Some(6)).unwrap_err().kind(),
+            ErrorKind::Fenced
+        );
     }
 }
