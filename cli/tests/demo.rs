@@ -28,7 +28,13 @@ fn demo_json(args: &[&str]) -> Value {
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["buyers", "stale_write_rejected", "stock", "with_lock", "without_lock"],
+        [
+            "buyers",
+            "stale_write_rejected",
+            "stock",
+            "with_lock",
+            "without_lock"
+        ],
         "{v}"
     );
     eprintln!("demo {args:?}: {v} in {:.1?}", started.elapsed());
@@ -54,7 +60,11 @@ fn file_default_oversells_without_the_lock_and_sells_exactly_with_it() {
     assert_eq!(v["buyers"], 16);
     assert_eq!(v["stale_write_rejected"], Value::Null);
     // "A few seconds" on a loaded machine.
-    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
 
     let v = demo_json(&["--buyers", "5", "--stock", "3", "--payment", "30ms"]);
     assert_sale(&v, 3);
@@ -91,7 +101,11 @@ fn bad_input_is_a_usage_error() {
     // Not a usage error, but no password in the complaint either.
     let out = demo(&["--url", "postgres://u:hunter2@db/x"]);
     assert_ne!(out.status.code(), Some(0));
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!all.contains("hunter2"), "{all}");
 }
 
@@ -106,7 +120,12 @@ fn a_closed_stdout_does_not_panic() {
     // Like `| head -0`: the reader is gone before the report is written.
     drop(child.stdout.take());
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     let status = child.wait().unwrap();
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(status.code(), Some(0), "{stderr}");
@@ -141,5 +160,9 @@ fn mariadb_sells_exactly() {
     let rows = server
         .sql("SELECT COUNT(*) FROM mysql.distlock_demo_stock; SELECT COUNT(*) FROM mysql.distlock_fenced_writes;")
         .unwrap();
-    assert_eq!(rows.split_whitespace().filter(|w| *w == "0").count(), 2, "rows left: {rows}");
+    assert_eq!(
+        rows.split_whitespace().filter(|w| *w == "0").count(),
+        2,
+        "rows left: {rows}"
+    );
 }

@@ -13,7 +13,7 @@
 //! The token is stored first so that a crash between 2 and 3 errs on the safe side: stale
 //! writers are already refused, and the current holder may simply write again (an equal
 //! token is accepted). `flock` is advisory and local: every writer must go through
-//! [`write`], on one host (or a file system with working `flock`, which many network file
+//! [`write()`], on one host (or a file system with working `flock`, which many network file
 //! systems lack).
 //!
 //! [`ErrorKind::Fenced`]: crate::ErrorKind::Fenced
