@@ -28,6 +28,8 @@ pub(crate) struct Sale<'a> {
 pub(crate) struct Sales {
     /// item → the buyers it was sold to (more than one is an oversell).
     pub(crate) items: BTreeMap<u64, Vec<u32>>,
+    /// Items the store says are left once every buyer is done.
+    pub(crate) left: u64,
 }
 
 impl Sales {
@@ -41,9 +43,9 @@ impl Sales {
         self.sold() - self.items.len() as u64
     }
 
-    /// Exactly the stock sold, each item once.
+    /// Exactly the stock sold, each item once, and the store agrees it is sold out.
     pub(crate) fn exact(&self, stock: u64) -> bool {
-        self.sold() == stock && self.sold_twice() == 0
+        self.sold() == stock && self.sold_twice() == 0 && self.left == 0
     }
 }
 
@@ -93,6 +95,7 @@ pub(crate) async fn crowd(
             )))
         }
     }
+    sales.left = stock.read().await?;
     Ok(sales)
 }
 

@@ -11,7 +11,7 @@ pub(crate) fn bar(steps: u64) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(Some(steps), ProgressDrawTarget::stderr());
     if let Ok(style) =
-        ProgressStyle::with_template("{spinner} {msg:<32} [{bar:30}] {pos}/{len} buyers done")
+        ProgressStyle::with_template("{spinner} {msg:<24} [{bar:20}] {pos}/{len} buyers done")
     {
         bar.set_style(style.progress_chars("=> "));
     }
