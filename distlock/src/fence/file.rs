@@ -79,11 +79,13 @@ pub fn token_path(path: &Path) -> PathBuf {
 /// Cancel safe: the removal happens or not.
 pub async fn forget(path: impl AsRef<Path>) -> Result<()> {
     let sidecar = token_path(path.as_ref());
-    match tokio::fs::remove_file(&sidecar).await {
+    tokio::task::spawn_blocking(move || match fs::remove_file(&sidecar) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_error("remove", &sidecar, e)),
-    }
+    })
+    .await
+    .map_err(|e| LockError::backend(format!("removing a fence token did not finish: {e}")))?
 }
 
 fn write_blocking(path: &Path, data: &[u8], token: u64) -> Result<()> {

@@ -143,6 +143,7 @@ fn parse_items(text: &str, place: &str) -> Result<u64> {
 }
 
 /// The URL without its query (distlock's own parameters mean nothing to the raw clients).
+#[cfg(any(feature = "redis", feature = "mysql", feature = "zookeeper"))]
 fn without_query(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }
