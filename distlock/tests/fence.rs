@@ -11,7 +11,8 @@ const LIMIT: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn file_late_write_of_an_expired_holder_is_rejected() {
-    let dir = std::env::temp_dir().join(format!("distlock-fence-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("fence-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("stock");
     let store = MemoryStore::new();
@@ -48,7 +49,8 @@ async fn file_late_write_of_an_expired_holder_is_rejected() {
 
 #[tokio::test]
 async fn file_concurrent_writers_keep_the_newest_token_and_its_data() {
-    let dir = std::env::temp_dir().join(format!("distlock-fence-race-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("fence-race-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("value");
     let writers: Vec<_> = (1..=32u64)
