@@ -27,8 +27,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Several workers take turns in one critical section and show their fencing tokens.
+    /// A flash sale: buyer processes oversell without a lock, sell exactly the stock with
+    /// it, and a paused holder's late write is rejected by the fence (exit code 3 if the
+    /// locked sale was not exact, 2 for bad input).
     Demo(demo::DemoArgs),
+    /// One buyer process of the demo (started by `distlock demo`).
+    #[command(hide = true)]
+    DemoBuyer(demo::BuyerArgs),
     /// Runs a command while holding a lock (exit code 75 if the lock was not taken in time
     /// or was lost, which kills the command).
     Run(run::RunArgs),
@@ -41,6 +46,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::demo(args).await,
+        Command::DemoBuyer(args) => demo::buyer(args).await,
         Command::Run(args) => run::run(args).await,
         Command::Bench(args) => bench::bench(args).await,
     };

@@ -82,10 +82,20 @@
 //! reentrant. "The same client" is [`DistributedLock::client_id`]: `Arc` clones and
 //! references of one client object are the same client; two connections to one store never
 //! are. See [`scope`] for the details.
+//!
+//! # Fenced writes
+//!
+//! A lock cannot stop a holder that was paused past its lease from writing when it wakes
+//! up; the resource can. [`fence`] checks a guard's fencing token at the resource in one
+//! call and rejects a write older than the newest one seen, with
+//! [`ErrorKind::Fenced`]: [`fence::file::write`], `fence::redis::set` (feature `redis`),
+//! `fence::sql::check_and_bump` in your transaction (feature `mysql`), and
+//! [`fence::admit`] for a resource kind of your own.
 #![warn(missing_docs)]
 
 mod connect;
 mod default_client;
+pub mod fence;
 mod locked;
 
 #[doc(hidden)]
