@@ -10,6 +10,7 @@ use crate::error::{ErrorKind, LockError, Result};
 use crate::hold::Hold;
 use crate::lease::{watchdog, Lease, LeaseClock};
 use crate::name::LockName;
+use crate::observe::{HoldObserver, LossReason};
 use crate::status::{HoldStatus, LostSignal};
 
 /// What a backend hands to [`LockGuard::new`] after a successful acquire.
@@ -78,6 +79,11 @@ impl LockGuard {
             status: parts.status,
             lease,
         }
+    }
+
+    /// Attaches the instrumentation of [`crate::observe`] (once, right after the acquire).
+    pub(crate) fn observe(&self, observer: HoldObserver) {
+        self.status.set_observer(observer);
     }
 
     /// The lock's name.
@@ -164,8 +170,10 @@ impl LockGuard {
             }
             Err(e) => {
                 if e.kind() == ErrorKind::NotHeld {
-                    self.status
-                        .mark_lost(LockError::lost(format!("extend found the hold gone: {e}")));
+                    self.status.mark_lost_because(
+                        LossReason::ExtendRejected,
+                        LockError::lost(format!("extend found the hold gone: {e}")),
+                    );
                 }
                 Err(e)
             }

@@ -7,6 +7,7 @@ use tokio::time::Instant;
 
 use crate::error::{ErrorKind, LockError};
 use crate::hold::Hold;
+use crate::observe::LossReason;
 use crate::status::HoldStatus;
 
 /// A lease as the backend granted it.
@@ -119,15 +120,17 @@ pub(crate) async fn watchdog(
             _ = changed => continue,
         }
         if Instant::now() >= clock.deadline() {
-            status.mark_lost(LockError::lost(
-                "the lease ran out before it could be renewed",
-            ));
+            status.mark_lost_because(
+                LossReason::LeaseExpired,
+                LockError::lost("the lease ran out before it could be renewed"),
+            );
             return;
         }
         if !renew {
             continue;
         }
-        let budget = clock.deadline().saturating_duration_since(Instant::now());
+        let before = clock.deadline();
+        let budget = before.saturating_duration_since(Instant::now());
         let renewal = async {
             // Bounded by the budget even while a user's extend holds the turn.
             let _turn = clock.serial.lock().await;
@@ -144,19 +147,42 @@ pub(crate) async fn watchdog(
             _ = status.ended() => return,
             r = tokio::time::timeout(budget, renewal) => r,
         };
+        // How much of the old lease was left when the outcome came: a shrinking slack
+        // warns of a loss before it happens.
+        let slack = before.saturating_duration_since(Instant::now());
+        let observer = status.observer();
         match outcome {
-            Ok(Ok(())) => retry_soon = false,
+            Ok(Ok(())) => {
+                retry_soon = false;
+                if let Some(o) = observer {
+                    o.renewed(slack);
+                }
+            }
             Ok(Err(e)) if e.kind() == ErrorKind::NotHeld => {
-                status.mark_lost(LockError::lost(format!(
-                    "renewal found the lock gone or owned by someone else: {e}"
-                )));
+                if let Some(o) = observer {
+                    o.renewal_failed(true, slack, &e);
+                }
+                status.mark_lost_because(
+                    LossReason::RenewalRejected,
+                    LockError::lost(format!(
+                        "renewal found the lock gone or owned by someone else: {e}"
+                    )),
+                );
                 return;
             }
             Ok(Err(e)) => {
-                tracing::debug!(error = %e, "lease renewal failed; retrying until the deadline");
+                match observer {
+                    Some(o) => o.renewal_failed(false, slack, &e),
+                    None => tracing::debug!(error = %e, "lease renewal failed; retrying"),
+                }
                 retry_soon = true;
             }
-            Err(_elapsed) => retry_soon = true,
+            Err(_elapsed) => {
+                if let Some(o) = observer {
+                    o.renewal_failed(false, slack, &"the renewal timed out");
+                }
+                retry_soon = true;
+            }
         }
     }
 }

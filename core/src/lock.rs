@@ -11,6 +11,7 @@ use crate::capabilities::Capabilities;
 use crate::client_id::ClientId;
 use crate::error::{LockError, Result};
 use crate::guard::LockGuard;
+use crate::inspect::Inspect;
 use crate::name::LockName;
 use crate::options::{AcquireOptions, Wait};
 use crate::scope::ScopedLock;
@@ -47,6 +48,18 @@ pub trait DistributedLock: Send + Sync + Debug {
     fn client_id(&self) -> ClientId {
         ClientId::of(self)
     }
+
+    /// A short, fixed name of the backend (`"redis"`, `"file"`, …): the `backend` label of
+    /// spans and metrics (see [`crate::observe`]). The default is `"custom"`.
+    fn backend_name(&self) -> &'static str {
+        "custom"
+    }
+
+    /// The operator's view of this client's store ([`Inspect`]: holders, breaking a hold,
+    /// checking settings), where the backend offers it. The default is `None`.
+    fn inspect(&self) -> Option<&dyn Inspect> {
+        None
+    }
 }
 
 /// Conveniences over [`DistributedLock`], for every backend and `dyn DistributedLock`.
@@ -58,7 +71,7 @@ pub trait LockExt: DistributedLock {
     /// Cancel safe (see [`DistributedLock::acquire_with`]).
     async fn try_acquire(&self, name: &str) -> Result<Option<LockGuard>> {
         let name = LockName::new(name)?;
-        self.acquire_with(&name, &AcquireOptions::try_once()).await
+        crate::observe::acquire(self, &name, &AcquireOptions::try_once()).await
     }
 
     /// Waits until the lock is taken.
@@ -67,7 +80,7 @@ pub trait LockExt: DistributedLock {
     /// Cancel safe (see [`DistributedLock::acquire_with`]).
     async fn acquire(&self, name: &str) -> Result<LockGuard> {
         let name = LockName::new(name)?;
-        self.acquire_with(&name, &AcquireOptions::wait_forever())
+        crate::observe::acquire(self, &name, &AcquireOptions::wait_forever())
             .await?
             .ok_or_else(|| LockError::backend("a wait-forever acquire returned without a hold"))
     }
@@ -78,7 +91,7 @@ pub trait LockExt: DistributedLock {
     /// Cancel safe (see [`DistributedLock::acquire_with`]).
     async fn acquire_timeout(&self, name: &str, limit: Duration) -> Result<LockGuard> {
         let name = LockName::new(name)?;
-        self.acquire_with(&name, &AcquireOptions::wait_up_to(limit))
+        crate::observe::acquire(self, &name, &AcquireOptions::wait_up_to(limit))
             .await?
             .ok_or_else(|| {
                 LockError::timeout(format!(
@@ -98,7 +111,7 @@ pub trait LockExt: DistributedLock {
         options: &AcquireOptions,
     ) -> Result<Option<LockGuard>> {
         let name = LockName::new(name)?;
-        let guard = self.acquire_with(&name, options).await?;
+        let guard = crate::observe::acquire(self, &name, options).await?;
         match (guard, options.wait) {
             (Some(g), _) => Ok(Some(g)),
             (None, Wait::Try) => Ok(None),
@@ -177,6 +190,14 @@ impl<T: DistributedLock + ?Sized> DistributedLock for Arc<T> {
     fn client_id(&self) -> ClientId {
         (**self).client_id()
     }
+
+    fn backend_name(&self) -> &'static str {
+        (**self).backend_name()
+    }
+
+    fn inspect(&self) -> Option<&dyn Inspect> {
+        (**self).inspect()
+    }
 }
 
 #[async_trait]
@@ -196,6 +217,14 @@ impl<T: DistributedLock + ?Sized> DistributedLock for Box<T> {
     fn client_id(&self) -> ClientId {
         (**self).client_id()
     }
+
+    fn backend_name(&self) -> &'static str {
+        (**self).backend_name()
+    }
+
+    fn inspect(&self) -> Option<&dyn Inspect> {
+        (**self).inspect()
+    }
 }
 
 #[async_trait]
@@ -214,5 +243,13 @@ impl<T: DistributedLock + ?Sized> DistributedLock for &T {
 
     fn client_id(&self) -> ClientId {
         (**self).client_id()
+    }
+
+    fn backend_name(&self) -> &'static str {
+        (**self).backend_name()
+    }
+
+    fn inspect(&self) -> Option<&dyn Inspect> {
+        (**self).inspect()
     }
 }

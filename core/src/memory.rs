@@ -23,6 +23,8 @@ use crate::hold::Hold;
 use crate::lease::{saturating_add, Lease};
 use crate::lock::DistributedLock;
 use crate::name::LockName;
+use crate::inspect::{self, Inspect};
+use crate::observe::LossReason;
 use crate::options::{AcquireOptions, Wait};
 use crate::status::HoldStatus;
 use crate::token::new_owner_token;
@@ -54,6 +56,8 @@ struct Holder {
     token: String,
     expires: Instant,
     status: HoldStatus,
+    fence: u64,
+    since: Instant,
 }
 
 #[derive(Debug)]
@@ -90,6 +94,8 @@ impl Entry {
             token,
             expires: saturating_add(now, ttl),
             status: status.clone(),
+            fence,
+            since: now,
         });
         Grant {
             fence,
@@ -114,8 +120,10 @@ impl Entry {
     fn expire_due(&mut self, now: Instant) {
         if self.holder.as_ref().is_some_and(|h| h.expires <= now) {
             if let Some(h) = self.holder.take() {
-                h.status
-                    .mark_lost(LockError::lost("the lease expired in the store"));
+                h.status.mark_lost_because(
+                    LossReason::LeaseExpired,
+                    LockError::lost("the lease expired in the store"),
+                );
             }
         }
         self.hand_off(now);
@@ -363,6 +371,14 @@ impl DistributedLock for MemoryLock {
     fn client_id(&self) -> ClientId {
         self.id
     }
+
+    fn backend_name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn inspect(&self) -> Option<&dyn Inspect> {
+        Some(self)
+    }
 }
 
 #[derive(Debug)]
@@ -452,5 +468,51 @@ mod tests {
             0,
             "a long-lived store must not keep an entry per name ever locked"
         );
+    }
+}
+
+impl Holder {
+    fn report(&self, name: &LockName, now: Instant) -> inspect::Holder {
+        let mut holder = inspect::Holder::new(name.as_str()).with_owner_token(self.token.clone());
+        holder.fencing_token = Some(self.fence);
+        holder.age = Some(now.saturating_duration_since(self.since));
+        holder.time_left = Some(self.expires.saturating_duration_since(now));
+        holder
+    }
+}
+
+#[async_trait]
+impl Inspect for MemoryLock {
+    async fn holders(&self, prefix: &str) -> Result<Vec<inspect::Holder>> {
+        let now = Instant::now();
+        let mut locks = self.store.lock_map();
+        let mut found = Vec::new();
+        for (name, entry) in locks.iter_mut() {
+            entry.expire_due(now);
+            if let Some(holder) = entry.holder.as_ref() {
+                if name.as_str().starts_with(prefix) {
+                    found.push(holder.report(name, now));
+                }
+            }
+        }
+        locks.retain(|_, entry| !entry.idle());
+        Ok(found)
+    }
+
+    async fn break_lock(&self, name: &LockName) -> Result<Option<inspect::Holder>> {
+        let broken = self.store.with_entry(name, |entry| {
+            let now = Instant::now();
+            let holder = entry.holder.take()?;
+            holder.status.mark_lost_because(
+                LossReason::Broken,
+                LockError::lost("the hold was broken by an operator"),
+            );
+            entry.hand_off(now);
+            Some(holder.report(name, now))
+        });
+        if broken.is_some() {
+            crate::observe::forced_release(self.backend_name(), name);
+        }
+        Ok(broken)
     }
 }

@@ -233,7 +233,7 @@ async fn acquire<L: DistributedLock + ?Sized>(
     name: &LockName,
     options: &AcquireOptions,
 ) -> Result<LockGuard> {
-    match client.acquire_with(name, options).await? {
+    match crate::observe::acquire(client, name, options).await? {
         Some(guard) => Ok(guard),
         None => Err(match options.wait {
             Wait::Try => LockError::timeout(format!("lock {name:?} is held elsewhere (one try)")),

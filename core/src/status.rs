@@ -1,10 +1,11 @@
 //! Whether a hold is still held, and the lost signal built on it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::watch;
 
 use crate::error::LockError;
+use crate::observe::{HoldObserver, LossReason};
 
 #[derive(Clone, Debug)]
 enum State {
@@ -20,7 +21,14 @@ enum State {
 /// nothing, so a loss noticed after a normal release never fires.
 #[derive(Clone, Debug)]
 pub struct HoldStatus {
-    tx: Arc<watch::Sender<State>>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tx: watch::Sender<State>,
+    /// Set once the guard knows its backend and span (see [`crate::observe`]).
+    observer: OnceLock<HoldObserver>,
 }
 
 impl Default for HoldStatus {
@@ -33,39 +41,70 @@ impl HoldStatus {
     /// A new status in the held state.
     pub fn new() -> Self {
         let (tx, _rx) = watch::channel(State::Held);
-        HoldStatus { tx: Arc::new(tx) }
+        HoldStatus {
+            inner: Arc::new(Inner {
+                tx,
+                observer: OnceLock::new(),
+            }),
+        }
     }
 
-    /// Records that the hold is lost. Returns whether this call changed the state.
+    /// Records that the hold is lost, for a reason this status cannot tell better than
+    /// [`LossReason::Backend`]. Returns whether this call changed the state.
     pub fn mark_lost(&self, error: LockError) -> bool {
-        self.tx.send_if_modified(|state| match state {
+        self.mark_lost_because(LossReason::Backend, error)
+    }
+
+    /// Records that the hold is lost for `reason` (the `reason` of the loss metric and
+    /// event, see [`crate::observe`]). Returns whether this call changed the state.
+    pub fn mark_lost_because(&self, reason: LossReason, error: LockError) -> bool {
+        let event = self.observer().map(|o| (o, error.clone()));
+        let changed = self.inner.tx.send_if_modified(|state| match state {
             State::Held => {
                 *state = State::Lost(error);
                 true
             }
             _ => false,
-        })
+        });
+        if let (true, Some((observer, error))) = (changed, event) {
+            observer.lost(reason, &error);
+        }
+        changed
     }
 
     /// Records a normal release. Returns whether this call changed the state.
     pub fn mark_released(&self) -> bool {
-        self.tx.send_if_modified(|state| match state {
+        let changed = self.inner.tx.send_if_modified(|state| match state {
             State::Held => {
                 *state = State::Released;
                 true
             }
             _ => false,
-        })
+        });
+        if changed {
+            if let Some(observer) = self.observer() {
+                observer.released();
+            }
+        }
+        changed
+    }
+
+    pub(crate) fn observer(&self) -> Option<&HoldObserver> {
+        self.inner.observer.get()
+    }
+
+    pub(crate) fn set_observer(&self, observer: HoldObserver) {
+        let _ = self.inner.observer.set(observer);
     }
 
     /// Whether the hold is neither released nor lost.
     pub fn is_held(&self) -> bool {
-        matches!(*self.tx.borrow(), State::Held)
+        matches!(*self.inner.tx.borrow(), State::Held)
     }
 
     /// The loss, if the hold was lost.
     pub fn lost_error(&self) -> Option<LockError> {
-        match &*self.tx.borrow() {
+        match &*self.inner.tx.borrow() {
             State::Lost(e) => Some(e.clone()),
             _ => None,
         }
@@ -74,7 +113,7 @@ impl HoldStatus {
     /// A signal that resolves when the hold ends.
     pub fn signal(&self) -> LostSignal {
         LostSignal {
-            rx: self.tx.subscribe(),
+            rx: self.inner.tx.subscribe(),
         }
     }
 
@@ -84,7 +123,7 @@ impl HoldStatus {
     /// # Cancel safety
     /// Cancel safe: it only observes state.
     pub async fn ended(&self) {
-        let mut rx = self.tx.subscribe();
+        let mut rx = self.inner.tx.subscribe();
         // The sender lives in `self`, so `wait_for` cannot fail while we borrow it.
         let _ = rx.wait_for(|s| !matches!(s, State::Held)).await;
     }

@@ -1,0 +1,375 @@
+//! Tracing spans and [`metrics`] for every backend, written once here.
+//!
+//! distlock emits through the `tracing` and `metrics` facades and installs nothing: with no
+//! subscriber and no recorder the cost is a few atomic loads per acquire. Install any
+//! `tracing` subscriber and any `metrics` recorder (Prometheus, StatsD, …) to see them.
+//!
+//! # Spans and events
+//!
+//! | span / event | level | fields |
+//! |---|---|---|
+//! | span `distlock.acquire`, one per acquire | `INFO` | `backend`, `lock`, `wait`, `outcome`, `fencing_token` |
+//! | span `distlock.hold`, from acquire to release or loss | `INFO` | `backend`, `lock`, `fencing_token` |
+//! | event "lease renewal failed" (in the hold span) | `WARN` | `error`, `slack_ms` |
+//! | event "lock lost" (in the hold span) | `WARN` | `reason`, `error` |
+//! | event "lock released" (in the hold span) | `DEBUG` | `held_ms` |
+//! | event "forced release" (on the breaking side, see [`crate::Inspect`]) | `WARN` | `backend`, `lock` |
+//!
+//! # Metrics
+//!
+//! | name | kind | labels |
+//! |---|---|---|
+//! | [`ACQUIRE_WAIT`] `distlock_acquire_wait_seconds` | histogram | `backend`, `outcome` = `acquired`/`contended`/`timeout`/`error` |
+//! | [`ACQUIRES`] `distlock_acquires_total` | counter | `backend`, `outcome` |
+//! | [`CONTENDED`] `distlock_contended_total` | counter | `backend`: acquires that ended without the lock because it stayed held elsewhere (a `try` that found it held, a wait that timed out) |
+//! | [`HOLD_DURATION`] `distlock_hold_seconds` | histogram | `backend`, `outcome` = `released`/`lost` |
+//! | [`LOSSES`] `distlock_losses_total` | counter | `backend`, `reason` (see [`LossReason`]) |
+//! | [`RENEWALS`] `distlock_renewals_total` | counter | `backend`, `outcome` = `ok`/`failed`/`rejected` |
+//! | [`LEASE_SLACK`] `distlock_lease_slack_seconds` | histogram | `backend`: time left before the guard's local deadline when a renewal was confirmed. It shrinks before a loss happens: alert on its low quantiles |
+//! | [`FORCED_RELEASES`] `distlock_forced_releases_total` | counter | `backend` |
+//!
+//! Lock names are labels only when [`Config::names_in_metrics`] says so (each name is a
+//! time series: mind the cardinality). Spans carry the name, hashed if
+//! [`Config::names_in_traces`] says so.
+//!
+//! **Handoff latency** (a release until the next holder has the lock) cannot be measured
+//! generically: the releasing and the acquiring side are usually different processes. The
+//! wait histogram of contended acquires bounds it from above; `distlock bench` measures it
+//! per backend.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
+
+use crate::error::{ErrorKind, Result};
+use crate::guard::LockGuard;
+use crate::lock::DistributedLock;
+use crate::name::LockName;
+use crate::options::{AcquireOptions, Wait};
+
+/// Histogram: how long acquires took, by `backend` and `outcome`.
+pub const ACQUIRE_WAIT: &str = "distlock_acquire_wait_seconds";
+/// Counter: acquires by `backend` and `outcome`.
+pub const ACQUIRES: &str = "distlock_acquires_total";
+/// Counter: acquires that ended without the lock because it stayed held elsewhere.
+pub const CONTENDED: &str = "distlock_contended_total";
+/// Histogram: how long locks were held, by `backend` and `outcome` (`released`, `lost`).
+pub const HOLD_DURATION: &str = "distlock_hold_seconds";
+/// Counter: lost holds by `backend` and `reason`.
+pub const LOSSES: &str = "distlock_losses_total";
+/// Counter: lease renewals by `backend` and `outcome` (`ok`, `failed`, `rejected`).
+pub const RENEWALS: &str = "distlock_renewals_total";
+/// Histogram: time left before the local lease deadline at each confirmed renewal.
+pub const LEASE_SLACK: &str = "distlock_lease_slack_seconds";
+/// Counter: holds broken by [`crate::Inspect::break_lock`], by `backend`.
+pub const FORCED_RELEASES: &str = "distlock_forced_releases_total";
+
+/// How a lock name appears in spans or metric labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NameLabel {
+    /// Left out.
+    Omit,
+    /// As it is.
+    Plain,
+    /// The first 16 hex digits of its SHA-256: stable across processes, not readable.
+    Hashed,
+}
+
+/// What the instrumentation records about lock names, set once per process by
+/// [`configure`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// The `lock` field of spans. Default [`NameLabel::Plain`].
+    pub names_in_traces: NameLabel,
+    /// The `lock` label of metrics. Default [`NameLabel::Omit`] (cardinality).
+    pub names_in_metrics: NameLabel,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            names_in_traces: NameLabel::Plain,
+            names_in_metrics: NameLabel::Omit,
+        }
+    }
+}
+
+impl Config {
+    /// Sets [`Config::names_in_traces`].
+    pub fn names_in_traces(mut self, how: NameLabel) -> Self {
+        self.names_in_traces = how;
+        self
+    }
+
+    /// Sets [`Config::names_in_metrics`].
+    pub fn names_in_metrics(mut self, how: NameLabel) -> Self {
+        self.names_in_metrics = how;
+        self
+    }
+}
+
+static TRACE_NAMES: AtomicU8 = AtomicU8::new(1);
+static METRIC_NAMES: AtomicU8 = AtomicU8::new(0);
+
+fn to_u8(how: NameLabel) -> u8 {
+    match how {
+        NameLabel::Omit => 0,
+        NameLabel::Plain => 1,
+        NameLabel::Hashed => 2,
+    }
+}
+
+fn from_u8(raw: u8) -> NameLabel {
+    match raw {
+        1 => NameLabel::Plain,
+        2 => NameLabel::Hashed,
+        _ => NameLabel::Omit,
+    }
+}
+
+/// Sets how lock names appear in spans and metrics, for the whole process.
+///
+/// ```
+/// use distlock_core::observe::{configure, Config, NameLabel};
+/// configure(Config::default().names_in_traces(NameLabel::Hashed));
+/// ```
+pub fn configure(config: Config) {
+    TRACE_NAMES.store(to_u8(config.names_in_traces), Ordering::Relaxed);
+    METRIC_NAMES.store(to_u8(config.names_in_metrics), Ordering::Relaxed);
+}
+
+/// The configuration in force.
+pub fn config() -> Config {
+    Config {
+        names_in_traces: from_u8(TRACE_NAMES.load(Ordering::Relaxed)),
+        names_in_metrics: from_u8(METRIC_NAMES.load(Ordering::Relaxed)),
+    }
+}
+
+/// The first 16 hex digits of the SHA-256 of `name`: how [`NameLabel::Hashed`] shows it.
+pub fn name_hash(name: &str) -> String {
+    Sha256::digest(name.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn shown(name: &LockName, how: NameLabel) -> Option<String> {
+    match how {
+        NameLabel::Omit => None,
+        NameLabel::Plain => Some(name.as_str().to_string()),
+        NameLabel::Hashed => Some(name_hash(name.as_str())),
+    }
+}
+
+/// Why a hold was lost: the `reason` label of [`LOSSES`] and the `reason` field of the
+/// "lock lost" event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LossReason {
+    /// The local lease deadline passed without a confirmed renewal.
+    LeaseExpired,
+    /// A renewal found the lock gone or owned by someone else.
+    RenewalRejected,
+    /// A user's `extend` found the lock gone or owned by someone else.
+    ExtendRejected,
+    /// The session that owned the hold expired (ZooKeeper).
+    SessionExpired,
+    /// The connection that owned the hold died (MySQL).
+    ConnectionLost,
+    /// The lock node or entry was deleted by someone else (a forced release).
+    Broken,
+    /// Anything a backend reports without a more precise reason.
+    Backend,
+}
+
+impl LossReason {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LossReason::LeaseExpired => "lease_expired",
+            LossReason::RenewalRejected => "renewal_rejected",
+            LossReason::ExtendRejected => "extend_rejected",
+            LossReason::SessionExpired => "session_expired",
+            LossReason::ConnectionLost => "connection_lost",
+            LossReason::Broken => "broken",
+            LossReason::Backend => "backend",
+        }
+    }
+}
+
+impl fmt::Display for LossReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Labels `backend` plus the opted-in `lock` label.
+fn labels(backend: &'static str, lock: &Option<Arc<str>>) -> Vec<metrics::Label> {
+    let mut labels = vec![metrics::Label::from_static_parts("backend", backend)];
+    if let Some(lock) = lock {
+        labels.push(metrics::Label::new("lock", lock.to_string()));
+    }
+    labels
+}
+
+fn with_label(
+    mut labels: Vec<metrics::Label>,
+    key: &'static str,
+    value: &'static str,
+) -> Vec<metrics::Label> {
+    labels.push(metrics::Label::from_static_parts(key, value));
+    labels
+}
+
+/// What the hold side of the instrumentation needs, shared by a guard's status clones.
+#[derive(Debug)]
+pub(crate) struct HoldObserver {
+    backend: &'static str,
+    lock: Option<Arc<str>>,
+    span: Span,
+    started: Instant,
+}
+
+impl HoldObserver {
+    fn held_for(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub(crate) fn released(&self) {
+        let held = self.held_for();
+        metrics::histogram!(
+            HOLD_DURATION,
+            with_label(labels(self.backend, &self.lock), "outcome", "released")
+        )
+        .record(held.as_secs_f64());
+        tracing::debug!(parent: &self.span, held_ms = held.as_millis() as u64, "lock released");
+    }
+
+    pub(crate) fn lost(&self, reason: LossReason, error: &crate::LockError) {
+        let held = self.held_for();
+        let base = labels(self.backend, &self.lock);
+        metrics::histogram!(HOLD_DURATION, with_label(base.clone(), "outcome", "lost"))
+            .record(held.as_secs_f64());
+        metrics::counter!(LOSSES, with_label(base, "reason", reason.as_str())).increment(1);
+        tracing::warn!(parent: &self.span, reason = reason.as_str(), error = %error, "lock lost");
+    }
+
+    pub(crate) fn renewed(&self, slack: Duration) {
+        let base = labels(self.backend, &self.lock);
+        metrics::counter!(RENEWALS, with_label(base.clone(), "outcome", "ok")).increment(1);
+        metrics::histogram!(LEASE_SLACK, base).record(slack.as_secs_f64());
+    }
+
+    pub(crate) fn renewal_failed(&self, rejected: bool, slack: Duration, error: &dyn fmt::Display) {
+        let outcome = if rejected { "rejected" } else { "failed" };
+        metrics::counter!(
+            RENEWALS,
+            with_label(labels(self.backend, &self.lock), "outcome", outcome)
+        )
+        .increment(1);
+        tracing::warn!(
+            parent: &self.span,
+            error = %error,
+            slack_ms = slack.as_millis() as u64,
+            "lease renewal failed"
+        );
+    }
+}
+
+/// Runs one acquire of `lock` inside a `distlock.acquire` span, records its wait and
+/// outcome, and attaches the hold's observer to the guard it returns.
+pub(crate) async fn acquire<L: DistributedLock + ?Sized>(
+    lock: &L,
+    name: &LockName,
+    options: &AcquireOptions,
+) -> Result<Option<LockGuard>> {
+    let backend = lock.backend_name();
+    let span = tracing::info_span!(
+        "distlock.acquire",
+        backend,
+        lock = Empty,
+        wait = Empty,
+        outcome = Empty,
+        fencing_token = Empty
+    );
+    let traced = !span.is_disabled();
+    if traced {
+        if let Some(shown) = shown(name, config().names_in_traces) {
+            span.record("lock", shown);
+        }
+        span.record("wait", tracing::field::debug(&options.wait));
+    }
+    let started = Instant::now();
+    let result = lock
+        .acquire_with(name, options)
+        .instrument(span.clone())
+        .await;
+    let waited = started.elapsed();
+    let outcome = match (&result, options.wait) {
+        (Ok(Some(_)), _) => "acquired",
+        (Ok(None), Wait::Try) => "contended",
+        (Ok(None), _) => "timeout",
+        (Err(e), _) if e.kind() == ErrorKind::Timeout => "timeout",
+        (Err(_), _) => "error",
+    };
+    let metric_name = shown(name, config().names_in_metrics).map(Arc::<str>::from);
+    let base = labels(backend, &metric_name);
+    metrics::histogram!(ACQUIRE_WAIT, with_label(base.clone(), "outcome", outcome))
+        .record(waited.as_secs_f64());
+    metrics::counter!(ACQUIRES, with_label(base.clone(), "outcome", outcome)).increment(1);
+    if matches!(outcome, "contended" | "timeout") {
+        metrics::counter!(CONTENDED, base).increment(1);
+    }
+    if traced {
+        span.record("outcome", outcome);
+    }
+    let guard = result?;
+    Ok(guard.map(|guard| {
+        let fencing = guard.fencing_token();
+        if traced {
+            if let Some(token) = fencing {
+                span.record("fencing_token", token);
+            }
+        }
+        let hold_span = tracing::info_span!(
+            parent: None,
+            "distlock.hold",
+            backend,
+            lock = Empty,
+            fencing_token = Empty
+        );
+        hold_span.follows_from(&span);
+        if !hold_span.is_disabled() {
+            if let Some(shown) = shown(name, config().names_in_traces) {
+                hold_span.record("lock", shown);
+            }
+            if let Some(token) = fencing {
+                hold_span.record("fencing_token", token);
+            }
+        }
+        guard.observe(HoldObserver {
+            backend,
+            lock: metric_name,
+            span: hold_span,
+            started: Instant::now(),
+        });
+        guard
+    }))
+}
+
+/// Records a forced release made through [`crate::Inspect::break_lock`]: call it from the
+/// breaking side once the store confirmed the break.
+pub fn forced_release(backend: &'static str, name: &LockName) {
+    let lock = shown(name, config().names_in_metrics).map(Arc::<str>::from);
+    metrics::counter!(FORCED_RELEASES, labels(backend, &lock)).increment(1);
+    let traced = shown(name, config().names_in_traces).unwrap_or_default();
+    tracing::warn!(backend, lock = %traced, "forced release");
+}
