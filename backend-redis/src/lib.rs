@@ -152,6 +152,7 @@ mod conn;
 mod engine;
 mod error;
 mod hold;
+mod inspect;
 mod keys;
 mod lock;
 mod redlock;

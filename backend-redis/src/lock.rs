@@ -13,6 +13,7 @@ use crate::config::RedisConfig;
 use crate::conn::{servers_label, Conn};
 use crate::engine::Engine;
 use crate::error::map_error;
+use crate::inspect::RedisInspector;
 use crate::subscriber::Subscriber;
 
 /// A lock client for one Redis server ([`RedisLock::connect`]) or a Redis Cluster
@@ -23,6 +24,7 @@ use crate::subscriber::Subscriber;
 pub struct RedisLock {
     engine: Arc<Engine>,
     cluster: bool,
+    inspector: RedisInspector,
 }
 
 impl fmt::Debug for RedisLock {
@@ -87,7 +89,13 @@ impl RedisLock {
             secrets: config.secrets(),
         };
         let subscriber = Subscriber::start(sources, config.response_timeout);
+        let inspector = RedisInspector {
+            node: node.clone(),
+            key_prefix: config.key_prefix().to_string(),
+            cluster,
+        };
         RedisLock {
+            inspector,
             engine: Arc::new(Engine {
                 backend: Arc::new(node),
                 subscriber,
@@ -130,5 +138,15 @@ impl DistributedLock for RedisLock {
 
     fn capabilities(&self) -> Capabilities {
         self.engine.backend.capabilities()
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "redis"
+    }
+
+    /// Holders, breaking a hold and the doctor: see [`Inspect`](distlock_core::Inspect).
+    /// Listing holders works on a single server only.
+    fn inspect(&self) -> Option<&dyn distlock_core::Inspect> {
+        Some(&self.inspector)
     }
 }

@@ -138,6 +138,10 @@ impl DistributedLock for Redlock {
     fn capabilities(&self) -> Capabilities {
         self.engine.backend.capabilities()
     }
+
+    fn backend_name(&self) -> &'static str {
+        "redlock"
+    }
 }
 
 struct Quorum {
