@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod ops;
 mod run;
 
 use std::process::ExitCode;
@@ -39,6 +40,16 @@ enum Command {
     Run(run::RunArgs),
     /// Measures a backend against the raw store primitive it is built on, in one run.
     Bench(bench::BenchArgs),
+    /// Lists the held locks (name, fencing token, age, time left, holder host:pid and
+    /// label), optionally under a name prefix; `--json` for scripts.
+    Holders(ops::holders::HoldersArgs),
+    /// Forcibly frees a stuck lock: its holder's lost signal fires and the next holder gets
+    /// a larger fencing token. Asks first unless --yes (exit code 2 without --yes on a
+    /// non-interactive stdin). Lock files cannot be broken (error).
+    Break(ops::break_lock::BreakArgs),
+    /// Checks the store's settings and prints PASS/WARN/FAIL with the fix. Exit code 0 when
+    /// all pass, 3 on a warning, 4 on a failure.
+    Doctor(ops::doctor::DoctorArgs),
 }
 
 #[tokio::main]
@@ -49,6 +60,9 @@ async fn main() -> ExitCode {
         Command::DemoBuyer(args) => demo::buyer(args).await,
         Command::Run(args) => run::run(args).await,
         Command::Bench(args) => bench::bench(args).await,
+        Command::Holders(args) => ops::holders::holders(args).await,
+        Command::Break(args) => ops::break_lock::break_lock(args).await,
+        Command::Doctor(args) => ops::doctor::doctor(args).await,
     };
     match result {
         Ok(code) => code,
