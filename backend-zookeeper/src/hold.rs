@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use distlock_core::observe::LossReason;
 use distlock_core::{Hold, HoldStatus, LockError, Result};
 use zookeeper_client::{Error as ZkError, EventType};
 
@@ -41,7 +42,7 @@ impl ZkHold {
             let watcher = match client.check_and_watch_stat(&path).await {
                 Ok((Some(_), watcher)) => watcher,
                 Ok((None, _)) => {
-                    status.mark_lost(LockError::lost("the lock node was deleted by someone else"));
+                    status.mark_lost_because(LossReason::Broken, LockError::lost("the lock node was deleted by someone else"));
                     return;
                 }
                 // The session monitor reports session-level failures.
@@ -51,7 +52,7 @@ impl ZkHold {
             tokio::select! {
                 event = watcher.changed() => {
                     if event.event_type == EventType::NodeDeleted {
-                        status.mark_lost(LockError::lost("the lock node was deleted by someone else"));
+                        status.mark_lost_because(LossReason::Broken, LockError::lost("the lock node was deleted by someone else"));
                     }
                 }
                 _ = status.ended() => {}

@@ -120,6 +120,7 @@
 mod config;
 mod error;
 mod hold;
+mod inspect;
 mod lock;
 mod recipe;
 mod session;

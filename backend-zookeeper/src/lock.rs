@@ -268,6 +268,15 @@ impl DistributedLock for ZkLock {
             .with_lost_detection(true)
             .with_cross_process(true)
     }
+
+    fn backend_name(&self) -> &'static str {
+        "zookeeper"
+    }
+
+    /// Holders, breaking a hold and the doctor: see [`Inspect`](distlock_core::Inspect).
+    fn inspect(&self) -> Option<&dyn distlock_core::Inspect> {
+        Some(self)
+    }
 }
 
 /// Backoff for a waiting acquire whose store is unreachable: retries until the caller's

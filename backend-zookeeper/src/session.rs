@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
+use distlock_core::observe::LossReason;
 use distlock_core::{HoldStatus, LockError, Result};
 use tokio::sync::watch;
 use zookeeper_client::{Client, SessionState, StateWatcher};
@@ -153,7 +154,7 @@ impl Session {
         // Checked after inserting, so an end racing with the insert is never missed.
         if let Some(why) = self.end_reason() {
             lock(&self.holds).remove(&id);
-            status.mark_lost(why);
+            status.mark_lost_because(LossReason::SessionExpired, why);
             return None;
         }
         Some(id)
@@ -180,7 +181,7 @@ impl Session {
         tracing::warn!(session = %format_args!("{:#x}", self.id), reason = %why, "ZooKeeper session ended; its holds are lost");
         let holds: Vec<HoldStatus> = lock(&self.holds).drain().map(|(_, s)| s).collect();
         for status in holds {
-            status.mark_lost(why.clone());
+            status.mark_lost_because(LossReason::SessionExpired, why.clone());
         }
         lock(&self.client).take();
     }
