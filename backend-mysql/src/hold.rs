@@ -4,6 +4,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use distlock_core::observe::LossReason;
 use distlock_core::{Hold, HoldStatus, LockError, Result};
 use tokio::sync::Mutex;
 
@@ -76,8 +77,10 @@ impl MySqlHold {
             Err(why) => {
                 // The signal fires before the connection goes: closing it may free the lock
                 // for another client at once, and this guard must already count as lost.
-                self.status
-                    .mark_lost(LockError::lost(format!("the MySQL lock was lost: {why}")));
+                self.status.mark_lost_because(
+                    LossReason::ConnectionLost,
+                    LockError::lost(format!("the MySQL lock was lost: {why}")),
+                );
                 // Dropping the armed connection closes it and KILLs the session.
                 *slot = Slot::Lost(why.clone());
                 Err(LockError::not_held(format!("the hold was lost: {why}")))

@@ -117,6 +117,7 @@ mod conn;
 mod error;
 mod get_lock;
 mod hold;
+mod inspect;
 mod row_lock;
 mod schema;
 
@@ -171,6 +172,10 @@ impl MySqlLock {
     pub fn config(&self) -> &MySqlConfig {
         &self.shared.config
     }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 #[async_trait]
@@ -220,6 +225,15 @@ impl DistributedLock for MySqlLock {
             .with_fencing(true)
             .with_lost_detection(true)
             .with_cross_process(true)
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "mysql"
+    }
+
+    /// Holders, breaking a hold and the doctor: see [`Inspect`](distlock_core::Inspect).
+    fn inspect(&self) -> Option<&dyn distlock_core::Inspect> {
+        Some(self)
     }
 }
 
