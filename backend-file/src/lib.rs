@@ -19,6 +19,7 @@
 
 mod fence;
 mod hold;
+mod inspect;
 mod lock;
 mod path;
 

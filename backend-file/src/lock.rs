@@ -128,4 +128,14 @@ impl DistributedLock for FileLock {
             .with_fencing(true)
             .with_cross_process(true)
     }
+
+    fn backend_name(&self) -> &'static str {
+        "file"
+    }
+
+    /// Holders from `/proc/locks`; breaking is refused (`Unsupported`): see
+    /// [`Inspect`](distlock_core::Inspect).
+    fn inspect(&self) -> Option<&dyn distlock_core::Inspect> {
+        Some(self)
+    }
 }
