@@ -39,7 +39,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -211,22 +211,117 @@ impl fmt::Display for LossReason {
     }
 }
 
-/// Labels `backend` plus the opted-in `lock` label.
-fn labels(backend: &'static str, lock: &Option<Arc<str>>) -> Vec<metrics::Label> {
-    let mut labels = vec![metrics::Label::from_static_parts("backend", backend)];
-    if let Some(lock) = lock {
-        labels.push(metrics::Label::new("lock", lock.to_string()));
+/// Emits one metric with labels `backend`, one more `key = value`, and the opted-in
+/// `lock` label. Without a lock label the whole [`metrics::Key`] (hashed once) is a leaked
+/// `&'static`, made once per combination (metrics × backends × outcomes: a few dozen), so
+/// emitting allocates and hashes nothing: with no recorder installed the instrumentation
+/// stays in the noise of an in-memory acquire.
+fn emit(
+    name: &'static str,
+    backend: &'static str,
+    extra: Option<(&'static str, &'static str)>,
+    lock: &Option<Arc<str>>,
+    apply: impl FnOnce(&dyn metrics::Recorder, &metrics::Key),
+) {
+    match lock {
+        None => {
+            let key = static_key((name, backend, extra));
+            metrics::with_recorder(|recorder| apply(recorder, key));
+        }
+        Some(lock) => {
+            let mut labels = static_key((name, backend, extra)).labels().cloned().collect::<Vec<_>>();
+            labels.push(metrics::Label::new("lock", lock.to_string()));
+            let key = metrics::Key::from_parts(name, labels);
+            metrics::with_recorder(|recorder| apply(recorder, &key));
+        }
     }
-    labels
 }
 
-fn with_label(
-    mut labels: Vec<metrics::Label>,
-    key: &'static str,
-    value: &'static str,
-) -> Vec<metrics::Label> {
-    labels.push(metrics::Label::from_static_parts(key, value));
-    labels
+static METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+fn count(
+    name: &'static str,
+    backend: &'static str,
+    extra: Option<(&'static str, &'static str)>,
+    lock: &Option<Arc<str>>,
+) {
+    emit(name, backend, extra, lock, |r, key| {
+        r.register_counter(key, &METADATA).increment(1)
+    });
+}
+
+fn record(
+    name: &'static str,
+    backend: &'static str,
+    extra: Option<(&'static str, &'static str)>,
+    lock: &Option<Arc<str>>,
+    value: Duration,
+) {
+    emit(name, backend, extra, lock, |r, key| {
+        r.register_histogram(key, &METADATA)
+            .record(value.as_secs_f64())
+    });
+}
+
+type KeyParts = (
+    &'static str,
+    &'static str,
+    Option<(&'static str, &'static str)>,
+);
+
+/// The same static strings (compared by address: cheap, and a duplicate entry for equal
+/// strings at different addresses is harmless).
+fn same(a: &KeyParts, b: &KeyParts) -> bool {
+    fn s(x: &str, y: &str) -> bool {
+        std::ptr::eq(x, y)
+    }
+    s(a.0, b.0)
+        && s(a.1, b.1)
+        && match (a.2, b.2) {
+            (None, None) => true,
+            (Some((k, v)), Some((l, w))) => s(k, l) && s(v, w),
+            _ => false,
+        }
+}
+
+fn static_key(wanted: KeyParts) -> &'static metrics::Key {
+    // The process-wide cache owns the leaked keys (one per combination); each thread
+    // keeps references to those it used, so the common path takes no lock.
+    static CACHE: RwLock<Vec<(KeyParts, &'static metrics::Key)>> = RwLock::new(Vec::new());
+    thread_local! {
+        static SEEN: std::cell::RefCell<Vec<(KeyParts, &'static metrics::Key)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let seen = SEEN.with_borrow(|seen| {
+        seen.iter()
+            .find(|(k, _)| same(k, &wanted))
+            .map(|(_, key)| *key)
+    });
+    if let Some(key) = seen {
+        return key;
+    }
+    let key = shared_key(&CACHE, wanted);
+    SEEN.with_borrow_mut(|seen| seen.push((wanted, key)));
+    key
+}
+
+fn shared_key(
+    cache: &RwLock<Vec<(KeyParts, &'static metrics::Key)>>,
+    wanted: KeyParts,
+) -> &'static metrics::Key {
+    let mut cache = cache.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, key)) = cache.iter().find(|(k, _)| same(k, &wanted)) {
+        return key;
+    }
+    let (name, backend, extra) = wanted;
+    let mut labels = vec![metrics::Label::from_static_parts("backend", backend)];
+    if let Some((k, v)) = extra {
+        labels.push(metrics::Label::from_static_parts(k, v));
+    }
+    let key: &'static metrics::Key = Box::leak(Box::new(metrics::Key::from_parts(name, labels)));
+    cache.push((wanted, key));
+    key
 }
 
 /// What the hold side of the instrumentation needs, shared by a guard's status clones.
@@ -245,36 +340,27 @@ impl HoldObserver {
 
     pub(crate) fn released(&self) {
         let held = self.held_for();
-        metrics::histogram!(
-            HOLD_DURATION,
-            with_label(labels(self.backend, &self.lock), "outcome", "released")
-        )
-        .record(held.as_secs_f64());
+        let outcome = Some(("outcome", "released"));
+        record(HOLD_DURATION, self.backend, outcome, &self.lock, held);
         tracing::debug!(parent: &self.span, held_ms = held.as_millis() as u64, "lock released");
     }
 
     pub(crate) fn lost(&self, reason: LossReason, error: &crate::LockError) {
         let held = self.held_for();
-        let base = labels(self.backend, &self.lock);
-        metrics::histogram!(HOLD_DURATION, with_label(base.clone(), "outcome", "lost"))
-            .record(held.as_secs_f64());
-        metrics::counter!(LOSSES, with_label(base, "reason", reason.as_str())).increment(1);
+        let outcome = Some(("outcome", "lost"));
+        record(HOLD_DURATION, self.backend, outcome, &self.lock, held);
+        count(LOSSES, self.backend, Some(("reason", reason.as_str())), &self.lock);
         tracing::warn!(parent: &self.span, reason = reason.as_str(), error = %error, "lock lost");
     }
 
     pub(crate) fn renewed(&self, slack: Duration) {
-        let base = labels(self.backend, &self.lock);
-        metrics::counter!(RENEWALS, with_label(base.clone(), "outcome", "ok")).increment(1);
-        metrics::histogram!(LEASE_SLACK, base).record(slack.as_secs_f64());
+        count(RENEWALS, self.backend, Some(("outcome", "ok")), &self.lock);
+        record(LEASE_SLACK, self.backend, None, &self.lock, slack);
     }
 
     pub(crate) fn renewal_failed(&self, rejected: bool, slack: Duration, error: &dyn fmt::Display) {
         let outcome = if rejected { "rejected" } else { "failed" };
-        metrics::counter!(
-            RENEWALS,
-            with_label(labels(self.backend, &self.lock), "outcome", outcome)
-        )
-        .increment(1);
+        count(RENEWALS, self.backend, Some(("outcome", outcome)), &self.lock);
         tracing::warn!(
             parent: &self.span,
             error = %error,
@@ -312,7 +398,8 @@ pub(crate) async fn acquire<L: DistributedLock + ?Sized>(
         .acquire_with(name, options)
         .instrument(span.clone())
         .await;
-    let waited = started.elapsed();
+    let done = Instant::now();
+    let waited = done.saturating_duration_since(started);
     let outcome = match (&result, options.wait) {
         (Ok(Some(_)), _) => "acquired",
         (Ok(None), Wait::Try) => "contended",
@@ -321,12 +408,11 @@ pub(crate) async fn acquire<L: DistributedLock + ?Sized>(
         (Err(_), _) => "error",
     };
     let metric_name = shown(name, config().names_in_metrics).map(Arc::<str>::from);
-    let base = labels(backend, &metric_name);
-    metrics::histogram!(ACQUIRE_WAIT, with_label(base.clone(), "outcome", outcome))
-        .record(waited.as_secs_f64());
-    metrics::counter!(ACQUIRES, with_label(base.clone(), "outcome", outcome)).increment(1);
+    let labelled = Some(("outcome", outcome));
+    record(ACQUIRE_WAIT, backend, labelled, &metric_name, waited);
+    count(ACQUIRES, backend, labelled, &metric_name);
     if matches!(outcome, "contended" | "timeout") {
-        metrics::counter!(CONTENDED, base).increment(1);
+        count(CONTENDED, backend, None, &metric_name);
     }
     if traced {
         span.record("outcome", outcome);
@@ -359,7 +445,7 @@ pub(crate) async fn acquire<L: DistributedLock + ?Sized>(
             backend,
             lock: metric_name,
             span: hold_span,
-            started: Instant::now(),
+            started: done,
         });
         guard
     }))
@@ -369,7 +455,7 @@ pub(crate) async fn acquire<L: DistributedLock + ?Sized>(
 /// breaking side once the store confirmed the break.
 pub fn forced_release(backend: &'static str, name: &LockName) {
     let lock = shown(name, config().names_in_metrics).map(Arc::<str>::from);
-    metrics::counter!(FORCED_RELEASES, labels(backend, &lock)).increment(1);
+    count(FORCED_RELEASES, backend, None, &lock);
     let traced = shown(name, config().names_in_traces).unwrap_or_default();
     tracing::warn!(backend, lock = %traced, "forced release");
 }

@@ -13,27 +13,29 @@ const META_MAX: usize = 64;
 /// knows who holds a lock (like Redisson's `uuid:thread` lock values). Generated before
 /// anything is sent, so a cancelled acquire can always be cleaned up by token.
 pub fn new_owner_token() -> String {
-    let label = LABEL.read().unwrap_or_else(PoisonError::into_inner);
-    format!(
-        "{}{}{}",
-        uuid::Uuid::new_v4().simple(),
-        process_part(),
-        label.as_str()
-    )
+    let suffix = SUFFIX.read().unwrap_or_else(PoisonError::into_inner);
+    let suffix = suffix.as_deref().unwrap_or_else(|| process_part());
+    let mut buf = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::new_v4().simple().encode_lower(&mut buf);
+    let mut token = String::with_capacity(id.len() + suffix.len());
+    token.push_str(id);
+    token.push_str(suffix);
+    token
 }
 
 /// Sets the free-form label every later owner token of this process carries (a service
 /// name, a job id): shown by `distlock holders`. At most 64 bytes are kept.
 pub fn set_holder_label(label: &str) {
-    let encoded = if label.is_empty() {
-        String::new()
+    let suffix = if label.is_empty() {
+        None
     } else {
-        format!("~{}", escape(truncate(label)))
+        Some(format!("{}~{}", process_part(), escape(truncate(label))))
     };
-    *LABEL.write().unwrap_or_else(PoisonError::into_inner) = encoded;
+    *SUFFIX.write().unwrap_or_else(PoisonError::into_inner) = suffix;
 }
 
-static LABEL: RwLock<String> = RwLock::new(String::new());
+/// Everything after the UUID, when a label is set (else [`process_part`] alone).
+static SUFFIX: RwLock<Option<String>> = RwLock::new(None);
 
 fn process_part() -> &'static str {
     static PART: OnceLock<String> = OnceLock::new();
