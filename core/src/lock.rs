@@ -63,6 +63,22 @@ pub trait DistributedLock: Send + Sync + Debug {
 }
 
 /// Conveniences over [`DistributedLock`], for every backend and `dyn DistributedLock`.
+///
+/// The methods are `async` (written with `async_trait`, so rustdoc shows them returning a
+/// boxed future); as you call them:
+///
+/// ```text
+/// async fn try_acquire(&self, name: &str) -> Result<Option<LockGuard>>
+/// async fn acquire(&self, name: &str) -> Result<LockGuard>
+/// async fn acquire_timeout(&self, name: &str, limit: Duration) -> Result<LockGuard>
+/// async fn acquire_opts(&self, name: &str, options: &AcquireOptions) -> Result<Option<LockGuard>>
+/// async fn with_lock<T, E>(&self, name: &str, options: &AcquireOptions,
+///                          body: impl FnOnce(ScopedLock) -> impl Future<Output = Result<T, E>>)
+///     -> Result<T, E>                     // E: From<LockError>
+/// ```
+///
+/// Every acquire through these methods is traced and measured once for all backends (see
+/// [`crate::observe`]).
 #[async_trait]
 pub trait LockExt: DistributedLock {
     /// One attempt: `Ok(None)` when the lock is held elsewhere.

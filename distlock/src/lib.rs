@@ -1,8 +1,33 @@
 //! distlock: one named, mutually exclusive lock across the instances of a service, whatever
 //! the store: Redis, ZooKeeper, MySQL/MariaDB, or lock files on one host.
 //!
-//! Pick backends with cargo features (`redis`, `zookeeper`, `mysql`; lock files and the
-//! in-memory backend are always there) and one of them at run time with a URL:
+//! A tour, in the order you will need it: [choose a backend](#choose-a-backend),
+//! [acquire and release](#acquire-and-release), [react to a loss](#react-to-a-loss),
+//! [fence your writes](#fence-your-writes), [lock a function](#lock-a-function),
+//! [test with `memory://`](#test-with-memory), [operate it](#operate-it), and
+//! [write a backend](#write-a-backend). Runnable programs, one per backend, are in the
+//! crate's `examples/` folder.
+//!
+//! # Choose a backend
+//!
+//! Pick backends with cargo features and one of them at run time with a URL
+//! ([`connect`]); the code does not change. What each one promises
+//! ([`DistributedLock::capabilities`]):
+//!
+//! | URL | feature | backstop of a crashed holder | fencing tokens | FIFO waiters | lost signal | [`Inspect`] |
+//! |---|---|---|---|---|---|---|
+//! | `file:///var/lock/app` | always | the process's exit (kernel) | counter in the file | – | – (a `flock` is not lost while its process lives) | holders; no break |
+//! | `memory://name` | always | – (one process; tests) | yes | yes | yes | yes |
+//! | `redis://host:6379/0` | `redis` | lease TTL (renewed every TTL/3) | `INCR` + server clock | – | renewal failed | yes (holders: one server) |
+//! | `redis+redlock://h1,h2,h3/` | `redis` | lease TTL on a quorum | – | – | renewal failed | – |
+//! | `zk://host:2181/app` | `zookeeper` | session timeout | node `czxid` | yes | session expired, node deleted | yes |
+//! | `mysql://user@host/db?mode=get_lock` | `mysql` | the connection | counter row | – | connection died | yes |
+//!
+//! Lock files need no server but serve one host. Redis is the fastest over the network but
+//! a failover can lose a lock (fence your writes); ZooKeeper is the most rigorous (FIFO,
+//! sessions); MySQL is there when it is the store you already run.
+//!
+//! # Acquire and release
 //!
 //! ```
 //! use distlock::LockExt;
@@ -18,7 +43,63 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Scoped locking
+//! [`LockExt`] has the forms: `try_acquire` (one attempt, `Ok(None)` when held
+//! elsewhere), `acquire_timeout` (error kind [`Timeout`](ErrorKind::Timeout)), `acquire`
+//! (waits forever) and `acquire_opts` (TTL, renewal, wait). Release with
+//! [`LockGuard::release`], which reports errors; a dropped guard is released in the
+//! background.
+//!
+//! # React to a loss
+//!
+//! A hold can end without you: a lease not renewed in time, a ZooKeeper session expired, a
+//! MySQL connection killed, an operator's `distlock break`. The guard says so:
+//! [`LockGuard::is_held`] for a check, and [`LockGuard::lost`] to race the work against it:
+//!
+//! ```
+//! use std::time::Duration;
+//! use distlock::LockExt;
+//!
+//! # async fn work() {}
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> distlock::Result<()> {
+//! let locks = distlock::connect("memory://").await?;
+//! let guard = locks.acquire_timeout("invoices", Duration::from_secs(5)).await?;
+//! tokio::select! {
+//!     _ = work() => guard.release().await?,
+//!     lost = guard.lost() => {
+//!         // Stop touching the resource: someone else may hold the lock now.
+//!         return Err(lost);
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! A loss never fires on a normal release, and a lost hold is never re-acquired behind
+//! your back. [`LockExt::with_lock`] (below) does this race for you.
+//!
+//! # Fence your writes
+//!
+//! A lock cannot stop a holder that was paused past its lease from writing when it wakes
+//! up; the resource can. [`fence`] checks a guard's fencing token at the resource in one
+//! call and rejects a write older than the newest one seen, with
+//! [`ErrorKind::Fenced`]: [`fence::file::write`], `fence::redis::set` (feature `redis`),
+//! `fence::sql::check_and_bump` in your transaction (feature `mysql`), and
+//! [`fence::admit`] for a resource kind of your own.
+//!
+//! ```
+//! use distlock::LockExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> distlock::Result<()> {
+//! # let dir = std::env::temp_dir().join(format!("distlock-doc-fence-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir).unwrap();
+//! let locks = distlock::connect("memory://fence-doc").await?;
+//! let guard = locks.acquire("report").await?;
+//! distlock::fence::file::write(dir.join("report.txt"), "v1", guard.fencing_token()).await?;
+//! guard.release().await?;
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok(()) }
+//! ```
+//!
+//! # Lock a function
 //!
 //! [`LockExt::with_lock`] runs a body while the lock is held and releases it on every exit
 //! path: the body's return, an error through `?`, a panic (released, then the panic
@@ -83,15 +164,56 @@
 //! references of one client object are the same client; two connections to one store never
 //! are. See [`scope`] for the details.
 //!
-//! # Fenced writes
+//! # Test with `memory://`
 //!
-//! A lock cannot stop a holder that was paused past its lease from writing when it wakes
-//! up; the resource can. [`fence`] checks a guard's fencing token at the resource in one
-//! call and rejects a write older than the newest one seen, with
-//! [`ErrorKind::Fenced`]: [`fence::file::write`], `fence::redis::set` (feature `redis`),
-//! `fence::sql::check_and_bump` in your transaction (feature `mysql`), and
-//! [`fence::admit`] for a resource kind of your own.
+//! `memory://name` is an in-process store: every `connect` of the same URL in the process
+//! contends with the others, like connections to one server, with leases, fencing tokens,
+//! FIFO waiting and loss. Point your code at it in unit tests, and force a loss with
+//! [`Inspect::break_lock`] to test your loss handling:
+//!
+//! ```
+//! use distlock::{ErrorKind, LockExt, LockName};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> distlock::Result<()> {
+//! let app = distlock::connect("memory://unit-test").await?;
+//! let operator = distlock::connect("memory://unit-test").await?;
+//! let guard = app.acquire("job").await?;
+//! assert!(operator.try_acquire("job").await?.is_none());
+//!
+//! let ops = operator.inspect().expect("memory:// offers Inspect");
+//! ops.break_lock(&LockName::new("job")?).await?;
+//! assert_eq!(guard.lost().await.kind(), ErrorKind::Lost);
+//! assert_eq!(guard.release().await.unwrap_err().kind(), ErrorKind::NotHeld);
+//! # Ok(()) }
+//! ```
+//!
+//! # Operate it
+//!
+//! * **Who holds what, and breaking a stuck lock**: [`DistributedLock::inspect`] gives the
+//!   backend's [`Inspect`]: [`Inspect::holders`] (name, owner and fencing token, age, time
+//!   left, holder host, pid and label — set the label with [`set_holder_label`]) and
+//!   [`Inspect::break_lock`] (the broken holder's lost signal fires and the next holder gets
+//!   a larger token). The CLI has them as `distlock holders` and `distlock break`.
+//! * **Is the store set up safely?** [`Inspect::doctor`] (CLI: `distlock doctor`) reads the
+//!   server's settings: Redis eviction policy, persistence with replicas, channel ACLs;
+//!   MySQL Galera, `wait_timeout`, privileges; ZooKeeper session-timeout clamping; clock skew.
+//! * **Tracing and metrics**: every acquire and hold is a `tracing` span, and losses,
+//!   renewal failures and forced releases are events; wait, hold time, contention, losses by
+//!   reason, renewals and lease slack go to the `metrics` facade. Nothing is installed for
+//!   you: add any subscriber and recorder. See [`observe`] for names and labels.
+//!
+//! # Write a backend
+//!
+//! Implement [`DistributedLock`]: `acquire_with` (one acquire, honouring the wait) and
+//! `capabilities`, plus `backend_name` for the metrics. A successful acquire hands the
+//! guard its parts: the owner token ([`new_owner_token`]), the fencing token, a [`Hold`]
+//! (release, extend, release on drop), a [`HoldStatus`] your backend marks lost when it
+//! notices a loss, and a [`Lease`] if holds expire (the guard then renews them). Then run
+//! the `distlock-conformance` suite on it: one macro call gives one test per case of the
+//! contract, and a claimed capability that does not hold fails. Offer [`Inspect`] too
+//! if your store can list holders.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod connect;
 mod default_client;
@@ -178,5 +300,6 @@ pub use distlock_file::FileLock;
 /// arguments are borrowed, not moved, unless the body consumes them. Nested `#[locked]`
 /// and `with_lock` calls on the same name and client in the same task reuse the hold.
 #[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 #[doc(inline)]
 pub use distlock_macros::locked;
