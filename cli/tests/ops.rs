@@ -107,3 +107,42 @@ fn raw_command_auth(port: u16, command: &str) -> String {
     }
     String::from_utf8_lossy(&reply).into_owned()
 }
+
+#[cfg(feature = "mysql")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holders_break_and_doctor_on_mariadb_with_a_password() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let server = distlock_testkit::mariadb::MariaDbServer::start().unwrap();
+        server
+            .sql(&format!(
+                "CREATE USER 'ops'@'%' IDENTIFIED BY '{PASSWORD}'; \
+                 GRANT ALL ON *.* TO 'ops'@'%'; SET GLOBAL wait_timeout = 1;"
+            ))
+            .unwrap();
+        let url = format!(
+            "mysql://ops:{PASSWORD}@127.0.0.1:{}/?probe_interval=300ms",
+            server.port()
+        );
+        let locks = distlock::connect(&url).await.unwrap();
+        let g = locks.acquire("report").await.unwrap();
+
+        let out = distlock(&["holders", "--url", &url, "--json"]);
+        assert!(out.status.success(), "{out:?}");
+        let rows: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+
+        // wait_timeout 1 s is not above a 2 s probe interval: a warning, exit code 3.
+        let slow = url.replace("300ms", "2s");
+        let out = distlock(&["doctor", "--url", &slow]);
+        assert_eq!(out.status.code(), Some(3), "{out:?}");
+        assert!(stdout(&out).contains("WARN  wait_timeout"), "{out:?}");
+
+        let out = distlock(&["break", "--url", &url, "report", "--yes"]);
+        assert!(out.status.success(), "{out:?}");
+        tokio::time::timeout(Duration::from_secs(3), g.lost())
+            .await
+            .expect("no lost signal after distlock break");
+    })
+    .await
+    .unwrap();
+}
