@@ -129,7 +129,11 @@ impl Inspect for FileLock {
 
     async fn break_lock(&self, name: &LockName) -> Result<Option<Holder>> {
         let held = flocks()?;
-        match holder_of(&lock_file(self.dir(), name), name.as_str().to_string(), &held) {
+        match holder_of(
+            &lock_file(self.dir(), name),
+            name.as_str().to_string(),
+            &held,
+        ) {
             None => Ok(None),
             Some(holder) => Err(LockError::unsupported(format!(
                 "{:?} is a lock file held by {}: a flock cannot be taken from a live process \

@@ -24,7 +24,12 @@ async fn holders_lists_each_process_hold_and_break_is_refused() {
         let (a, b) = (FileLock::new(&dir).unwrap(), FileLock::new(&dir).unwrap());
         let ga = a.acquire("jobs/a").await.unwrap();
         let gb = b.acquire("other ü").await.unwrap();
-        a.acquire("jobs/free").await.unwrap().release().await.unwrap();
+        a.acquire("jobs/free")
+            .await
+            .unwrap()
+            .release()
+            .await
+            .unwrap();
 
         // Another process holds "jobs/c" (flock(1) on its lock file; "/" is escaped as %2F).
         // --no-fork: the shell (then sleep) is the very process that holds the lock.
@@ -60,7 +65,10 @@ async fn holders_lists_each_process_hold_and_break_is_refused() {
             .await
             .unwrap_err();
         assert_eq!(refused.kind(), ErrorKind::Unsupported);
-        assert!(refused.to_string().contains(&format!("pid {}", other.id())), "{refused}");
+        assert!(
+            refused.to_string().contains(&format!("pid {}", other.id())),
+            "{refused}"
+        );
         assert!(inspect
             .break_lock(&LockName::new("jobs/free").unwrap())
             .await

@@ -15,7 +15,7 @@
 //! Breaking a hold `KILL`s the holding connection: the holder's prober notices within its
 //! probe interval and signals the loss, and the fencing counter has moved on.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use distlock_core::{Finding, Holder, Inspect, LockError, LockName, Result};
@@ -183,7 +183,10 @@ impl Inspect for MySqlLock {
         });
 
         findings.push(match self.rows().await {
-            Ok(_) => Finding::pass("privileges", "the lock tables and views distlock reads are readable"),
+            Ok(_) => Finding::pass(
+                "privileges",
+                "the lock tables and views distlock reads are readable",
+            ),
             Err(e) => Finding::warn(
                 "privileges",
                 format!("`distlock holders` cannot read what it needs: {e}"),
@@ -193,22 +196,17 @@ impl Inspect for MySqlLock {
         });
 
         let before = SystemTime::now();
-        let server_us: i64 = sqlx::query_scalar("SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)")
-            .fetch_one(pool)
-            .await
-            .map_err(fail("reading NOW()"))?;
-        let after = SystemTime::now();
-        let at = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let mid = (at(before) + at(after)) / 2;
+        let server_us: i64 =
+            sqlx::query_scalar("SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)")
+                .fetch_one(pool)
+                .await
+                .map_err(fail("reading NOW()"))?;
         let server = Duration::from_micros(u64::try_from(server_us).unwrap_or(0));
-        let skew = if server > mid { server - mid } else { mid - server };
-        let rtt = after.duration_since(before).unwrap_or_default();
-        let detail = format!("server clock differs from this host's by {skew:?} (± {:?})", rtt / 2);
-        findings.push(if skew > Duration::from_secs(1) + rtt {
-            Finding::warn("clock skew", detail, "run NTP on both hosts")
-        } else {
-            Finding::pass("clock skew", detail)
-        });
+        findings.push(distlock_core::inspect::clock_skew(
+            before,
+            server,
+            SystemTime::now(),
+        ));
         Ok(findings)
     }
 }

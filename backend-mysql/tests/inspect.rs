@@ -25,21 +25,41 @@ fn key(name: &str) -> String {
 }
 
 async fn holders_and_break(port: u16, mode: &str) {
-    let (a, b, c) = (client(port, mode).await, client(port, mode).await, client(port, mode).await);
+    let (a, b, c) = (
+        client(port, mode).await,
+        client(port, mode).await,
+        client(port, mode).await,
+    );
     let ga = a.acquire("jobs/a").await.unwrap();
     let gb = b.acquire("jobs/b").await.unwrap();
     let gc = c.acquire("other").await.unwrap();
-    a.acquire("jobs/free").await.unwrap().release().await.unwrap();
+    a.acquire("jobs/free")
+        .await
+        .unwrap()
+        .release()
+        .await
+        .unwrap();
 
     let mut all = inspector(&c).holders("").await.unwrap();
     all.sort_by(|x, y| x.name.cmp(&y.name));
     let names: Vec<&str> = all.iter().map(|h| h.name.as_str()).collect();
-    assert_eq!(names, [key("jobs/a"), key("jobs/b"), key("other")], "{mode}");
+    assert_eq!(
+        names,
+        [key("jobs/a"), key("jobs/b"), key("other")],
+        "{mode}"
+    );
     for (h, g) in all.iter().zip([&ga, &gb, &gc]) {
         assert_eq!(h.fencing_token, g.fencing_token(), "{mode}: {h:?}");
-        assert!(h.session.is_some() && h.meta.host.is_some(), "{mode}: {h:?}");
+        assert!(
+            h.session.is_some() && h.meta.host.is_some(),
+            "{mode}: {h:?}"
+        );
     }
-    assert_eq!(inspector(&a).holders("jobs/").await.unwrap().len(), 2, "{mode}");
+    assert_eq!(
+        inspector(&a).holders("jobs/").await.unwrap().len(),
+        2,
+        "{mode}"
+    );
 
     let broken = inspector(&b)
         .break_lock(&LockName::new("jobs/a").unwrap())
@@ -61,7 +81,10 @@ async fn holders_and_break(port: u16, mode: &str) {
     for g in [next, gb, gc] {
         g.release().await.unwrap();
     }
-    assert!(inspector(&a).holders("").await.unwrap().is_empty(), "{mode}");
+    assert!(
+        inspector(&a).holders("").await.unwrap().is_empty(),
+        "{mode}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,15 +97,17 @@ async fn holders_break_and_doctor_in_both_modes() {
 
         let lock = client(port, "get_lock").await;
         let findings = inspector(&lock).doctor().await.unwrap();
-        assert!(findings.iter().all(|f| f.severity == Severity::Pass), "{findings:?}");
+        assert!(
+            findings.iter().all(|f| f.severity == Severity::Pass),
+            "{findings:?}"
+        );
 
         // A wait_timeout below the probe interval: new sessions get it.
         sqlx_set(port, "SET GLOBAL wait_timeout = 1").await;
-        let slow_probe = MySqlLock::connect(&format!(
-            "mysql://root@127.0.0.1:{port}/?probe_interval=2s"
-        ))
-        .await
-        .unwrap();
+        let slow_probe =
+            MySqlLock::connect(&format!("mysql://root@127.0.0.1:{port}/?probe_interval=2s"))
+                .await
+                .unwrap();
         let findings = inspector(&slow_probe).doctor().await.unwrap();
         let wait = findings.iter().find(|f| f.check == "wait_timeout").unwrap();
         assert_eq!(wait.severity, Severity::Warn, "{findings:?}");

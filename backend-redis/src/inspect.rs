@@ -5,7 +5,7 @@
 //! value. Age is not stored (`time_left` is the key's `PTTL`; the lease is renewed every
 //! TTL/3, so TTL − PTTL is the time since the last renewal, not the age).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use distlock_core::{Finding, Holder, Inspect, LockError, LockName, Result};
@@ -74,8 +74,8 @@ impl RedisInspector {
             Conn::Single(c) => pipe.query_async(&mut c.clone()).await,
             Conn::Cluster(c) => pipe.query_async(&mut c.clone()).await,
         };
-        let (token, pttl, fence): (Option<String>, i64, Option<u64>) = read
-            .map_err(|e| map_error(e, "reading a lock", &self.node.label, &self.node.secrets))?;
+        let (token, pttl, fence): (Option<String>, i64, Option<u64>) =
+            read.map_err(|e| map_error(e, "reading a lock", &self.node.label, &self.node.secrets))?;
         Ok(token.map(|token| {
             let mut holder = Holder::new(name.as_str()).with_owner_token(token);
             holder.fencing_token = fence;
@@ -157,7 +157,10 @@ impl RedisInspector {
             }
         };
         if policy == "noeviction" {
-            return Ok(Finding::pass(CHECK, "noeviction: lock keys are never evicted"));
+            return Ok(Finding::pass(
+                CHECK,
+                "noeviction: lock keys are never evicted",
+            ));
         }
         let maxmemory = self.config_get("maxmemory").await.ok().flatten();
         Ok(Finding::fail(
@@ -189,7 +192,8 @@ impl RedisInspector {
         let replica = field("role").as_deref() == Some("slave");
         let aof = self.config_get("appendonly").await.ok().flatten();
         let save = self.config_get("save").await.ok().flatten();
-        let persisted = aof.as_deref() == Some("yes") || save.as_deref().is_some_and(|s| !s.is_empty());
+        let persisted =
+            aof.as_deref() == Some("yes") || save.as_deref().is_some_and(|s| !s.is_empty());
         Ok(match (replicas > 0 || replica, persisted) {
             (true, false) => Finding::warn(
                 CHECK,
@@ -210,9 +214,14 @@ impl RedisInspector {
     async fn channels(&self) -> Finding {
         const CHECK: &str = "pub/sub channel permission";
         let channel = format!("{}{{distlock-doctor}}:released", self.key_prefix);
-        let user: Result<String> = self.query(&redis::cmd("ACL").arg("WHOAMI").clone(), "ACL WHOAMI").await;
+        let user: Result<String> = self
+            .query(&redis::cmd("ACL").arg("WHOAMI").clone(), "ACL WHOAMI")
+            .await;
         let Ok(user) = user else {
-            return Finding::pass(CHECK, "no ACLs (Redis < 6) or ACL WHOAMI refused; assumed allowed");
+            return Finding::pass(
+                CHECK,
+                "no ACLs (Redis < 6) or ACL WHOAMI refused; assumed allowed",
+            );
         };
         let dry: Result<Value> = self
             .query(
@@ -243,27 +252,16 @@ impl RedisInspector {
     }
 
     async fn clock(&self) -> Result<Finding> {
-        const CHECK: &str = "clock skew";
         let before = SystemTime::now();
         let (secs, micros): (u64, u64) = self
             .query(&redis::cmd("TIME").clone(), "reading TIME")
             .await?;
-        let after = SystemTime::now();
         let server = Duration::from_secs(secs) + Duration::from_micros(micros);
-        let local_mid = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let mid = (local_mid(before) + local_mid(after)) / 2;
-        let skew = if server > mid { server - mid } else { mid - server };
-        let rtt = after.duration_since(before).unwrap_or_default();
-        let detail = format!("server clock differs from this host's by {skew:?} (± {:?})", rtt / 2);
-        Ok(if skew > Duration::from_secs(1) + rtt {
-            Finding::warn(
-                CHECK,
-                detail,
-                "run NTP (slewing) on both hosts: Redis expires leases by its wall clock",
-            )
-        } else {
-            Finding::pass(CHECK, detail)
-        })
+        Ok(distlock_core::inspect::clock_skew(
+            before,
+            server,
+            SystemTime::now(),
+        ))
     }
 }
 
@@ -302,7 +300,10 @@ mod tests {
     #[test]
     fn escaped_names_decode_back() {
         let name = LockName::new("a}{b:c/ d ü").unwrap();
-        assert_eq!(percent_decode(&name.escaped()).as_deref(), Some("a}{b:c/ d ü"));
+        assert_eq!(
+            percent_decode(&name.escaped()).as_deref(),
+            Some("a}{b:c/ d ü")
+        );
         assert_eq!(glob_escape("p*[x]:"), "p\\*\\[x\\]:");
     }
 }

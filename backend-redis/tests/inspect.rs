@@ -22,7 +22,11 @@ fn inspector(lock: &RedisLock) -> &dyn Inspect {
 async fn holders_lists_exactly_the_holds_of_several_clients() {
     tokio::time::timeout(Duration::from_secs(30), async {
         let server = RedisServer::start().unwrap();
-        let (a, b, c) = (client(&server).await, client(&server).await, client(&server).await);
+        let (a, b, c) = (
+            client(&server).await,
+            client(&server).await,
+            client(&server).await,
+        );
         let ga = a.acquire("jobs/a").await.unwrap();
         let gb = b.acquire("jobs/b ü{x}").await.unwrap();
         let gc = c.acquire("other").await.unwrap();
@@ -39,7 +43,10 @@ async fn holders_lists_exactly_the_holds_of_several_clients() {
             assert_eq!(h.meta.pid, Some(std::process::id()));
             assert!(h.meta.host.is_some());
             let left = h.time_left.unwrap();
-            assert!(left <= Duration::from_secs(30) && left > Duration::from_secs(20), "{left:?}");
+            assert!(
+                left <= Duration::from_secs(30) && left > Duration::from_secs(20),
+                "{left:?}"
+            );
         }
         let jobs = inspector(&a).holders("jobs/").await.unwrap();
         assert_eq!(jobs.len(), 2);
@@ -100,10 +107,19 @@ async fn doctor_fails_an_evicting_policy_and_passes_noeviction() {
 
         let plain = RedisServer::start_with(&["--maxmemory-policy", "noeviction"]).unwrap();
         let findings = inspector(&client(&plain).await).doctor().await.unwrap();
-        assert_eq!(finding(&findings, "maxmemory-policy").severity, Severity::Pass);
+        assert_eq!(
+            finding(&findings, "maxmemory-policy").severity,
+            Severity::Pass
+        );
         assert_eq!(finding(&findings, "clock skew").severity, Severity::Pass);
-        assert_eq!(finding(&findings, "persistence with replicas").severity, Severity::Pass);
-        assert_eq!(finding(&findings, "pub/sub channel permission").severity, Severity::Pass);
+        assert_eq!(
+            finding(&findings, "persistence with replicas").severity,
+            Severity::Pass
+        );
+        assert_eq!(
+            finding(&findings, "pub/sub channel permission").severity,
+            Severity::Pass
+        );
     })
     .await
     .unwrap();
@@ -124,7 +140,10 @@ async fn doctor_warns_of_a_user_without_channel_permission_and_hides_its_passwor
         let findings = inspector(&lock).doctor().await.unwrap();
         let acl = finding(&findings, "pub/sub channel permission");
         assert_eq!(acl.severity, Severity::Warn, "{acl:?}");
-        assert!(acl.fix.as_deref().unwrap().contains("&distlock:*"), "{acl:?}");
+        assert!(
+            acl.fix.as_deref().unwrap().contains("&distlock:*"),
+            "{acl:?}"
+        );
         assert!(!format!("{findings:?}").contains("b0b-secret"));
     })
     .await

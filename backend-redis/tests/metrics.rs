@@ -32,7 +32,12 @@ fn renewals_slack_contention_and_a_break_are_measured() {
                     // Two renewal periods (TTL/3) and some.
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     let name = LockName::new("metered").unwrap();
-                    b.inspect().unwrap().break_lock(&name).await.unwrap().unwrap();
+                    b.inspect()
+                        .unwrap()
+                        .break_lock(&name)
+                        .await
+                        .unwrap()
+                        .unwrap();
                     g.lost().await;
                 })
                 .await
@@ -66,10 +71,21 @@ fn renewals_slack_contention_and_a_break_are_measured() {
     };
     assert_eq!(count(observe::CONTENDED, ""), 1, "{counters:?}");
     let renewed = count(observe::RENEWALS, "outcome=ok");
-    assert!((1..=4).contains(&renewed), "{renewed} renewals: {counters:?}");
+    assert!(
+        (1..=4).contains(&renewed),
+        "{renewed} renewals: {counters:?}"
+    );
     assert_eq!(slack.len() as u64, renewed);
     assert!(slack.iter().all(|s| *s > 0.0 && *s < 0.6), "{slack:?}");
-    assert_eq!(count(observe::RENEWALS, "outcome=rejected"), 1, "{counters:?}");
-    assert_eq!(count(observe::LOSSES, "reason=renewal_rejected"), 1, "{counters:?}");
+    assert_eq!(
+        count(observe::RENEWALS, "outcome=rejected"),
+        1,
+        "{counters:?}"
+    );
+    assert_eq!(
+        count(observe::LOSSES, "reason=renewal_rejected"),
+        1,
+        "{counters:?}"
+    );
     assert_eq!(count(observe::FORCED_RELEASES, ""), 1, "{counters:?}");
 }

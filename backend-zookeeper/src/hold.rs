@@ -42,7 +42,10 @@ impl ZkHold {
             let watcher = match client.check_and_watch_stat(&path).await {
                 Ok((Some(_), watcher)) => watcher,
                 Ok((None, _)) => {
-                    status.mark_lost_because(LossReason::Broken, LockError::lost("the lock node was deleted by someone else"));
+                    status.mark_lost_because(
+                        LossReason::Broken,
+                        LockError::lost("the lock node was deleted by someone else"),
+                    );
                     return;
                 }
                 // The session monitor reports session-level failures.

@@ -58,7 +58,12 @@ fn percent_decode(escaped: &str) -> Option<String> {
 }
 
 impl ZkLock {
-    async fn holder_at(&self, client: &Client, name: String, parent: &str) -> Result<Option<Holder>> {
+    async fn holder_at(
+        &self,
+        client: &Client,
+        name: String,
+        parent: &str,
+    ) -> Result<Option<Holder>> {
         let Some(node) = holder_node(client, parent).await? else {
             return Ok(None);
         };
@@ -165,7 +170,10 @@ mod tests {
 
     #[test]
     fn node_names_give_back_tokens_and_segments_names() {
-        assert_eq!(token_of("_c_ab12~7~h.x-lock-0000000003"), Some("ab12~7~h.x"));
+        assert_eq!(
+            token_of("_c_ab12~7~h.x-lock-0000000003"),
+            Some("ab12~7~h.x")
+        );
         assert_eq!(token_of("other"), None);
         let name = LockName::new("a/b ü").unwrap();
         assert_eq!(name_of(&name.escaped()), "a/b ü");

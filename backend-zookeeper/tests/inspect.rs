@@ -9,9 +9,12 @@ use distlock_testkit::zookeeper::ZkServer;
 use distlock_zookeeper::ZkLock;
 
 async fn client(server: &ZkServer, root: &str, session: &str) -> ZkLock {
-    ZkLock::from_url(&format!("{}?root={root}&session_timeout={session}", server.url()))
-        .await
-        .unwrap()
+    ZkLock::from_url(&format!(
+        "{}?root={root}&session_timeout={session}",
+        server.url()
+    ))
+    .await
+    .unwrap()
 }
 
 fn inspector(lock: &ZkLock) -> &dyn Inspect {
@@ -36,7 +39,12 @@ async fn holders_break_and_doctor() {
             async move { c.acquire_timeout("jobs/a", Duration::from_secs(20)).await }
         });
         let gc = c.acquire("other").await.unwrap();
-        a.acquire("jobs/free").await.unwrap().release().await.unwrap();
+        a.acquire("jobs/free")
+            .await
+            .unwrap()
+            .release()
+            .await
+            .unwrap();
 
         let mut all = inspector(&c).holders("").await.unwrap();
         all.sort_by(|x, y| x.name.cmp(&y.name));

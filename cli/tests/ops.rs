@@ -39,7 +39,11 @@ async fn holders_break_and_doctor_on_redis() {
         let locks = distlock_redis::connect(&url).await.unwrap();
         distlock::set_holder_label("cli-test");
         let opts = AcquireOptions::try_once().with_ttl(Duration::from_millis(900));
-        let g = locks.acquire_opts("batch/nightly", &opts).await.unwrap().unwrap();
+        let g = locks
+            .acquire_opts("batch/nightly", &opts)
+            .await
+            .unwrap()
+            .unwrap();
         let other = locks.acquire("other").await.unwrap();
 
         let out = distlock(&["holders", "--url", &url, "--json", "batch/"]);
@@ -52,7 +56,10 @@ async fn holders_break_and_doctor_on_redis() {
         assert_eq!(rows[0]["label"], "cli-test");
         assert_eq!(rows[0]["fencing_token"], g.fencing_token().unwrap());
         let table = stdout(&distlock(&["holders", "--url", &url]));
-        assert!(table.contains("batch/nightly") && table.contains("other"), "{table}");
+        assert!(
+            table.contains("batch/nightly") && table.contains("other"),
+            "{table}"
+        );
 
         let refused = distlock(&["break", "--url", &url, "batch/nightly"]);
         assert_eq!(refused.status.code(), Some(2), "{refused:?}");
@@ -71,7 +78,10 @@ async fn holders_break_and_doctor_on_redis() {
         assert_eq!(out.status.code(), Some(4), "{out:?}");
         let report = stdout(&out);
         assert!(report.contains("FAIL  maxmemory-policy"), "{report}");
-        assert!(report.contains("fix: `CONFIG SET maxmemory-policy noeviction`"), "{report}");
+        assert!(
+            report.contains("fix: `CONFIG SET maxmemory-policy noeviction`"),
+            "{report}"
+        );
         assert!(report.contains(":***@"), "{report}");
 
         let r = raw_command_auth(server.port(), "CONFIG SET maxmemory-policy noeviction");
@@ -79,7 +89,11 @@ async fn holders_break_and_doctor_on_redis() {
         let out = distlock(&["doctor", "--url", &url]);
         assert_eq!(out.status.code(), Some(0), "{out:?}");
 
-        let bad = distlock(&["holders", "--url", &format!("redis://:{PASSWORD}@127.0.0.1:1/")]);
+        let bad = distlock(&[
+            "holders",
+            "--url",
+            &format!("redis://:{PASSWORD}@127.0.0.1:1/"),
+        ]);
         assert!(!bad.status.success());
         for g in [next, other] {
             g.release().await.unwrap();

@@ -161,3 +161,28 @@ pub trait Inspect: Send + Sync + Debug {
         Ok(Vec::new())
     }
 }
+
+/// The "clock skew" finding for a server clock read between `before` and `after` (this
+/// host's clock) as `server` since the Unix epoch: WARN above a second (plus the round
+/// trip), since leases, tokens or probes of some stores follow the server's wall clock.
+pub fn clock_skew(
+    before: std::time::SystemTime,
+    server: Duration,
+    after: std::time::SystemTime,
+) -> Finding {
+    const CHECK: &str = "clock skew";
+    let since_epoch =
+        |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let mid = (since_epoch(before) + since_epoch(after)) / 2;
+    let skew = server.abs_diff(mid);
+    let rtt = after.duration_since(before).unwrap_or_default();
+    let detail = format!(
+        "the server's clock differs from this host's by {skew:?} (± {:?})",
+        rtt / 2
+    );
+    if skew > Duration::from_secs(1) + rtt {
+        Finding::warn(CHECK, detail, "run NTP (slewing) on both hosts")
+    } else {
+        Finding::pass(CHECK, detail)
+    }
+}

@@ -229,7 +229,10 @@ fn emit(
             metrics::with_recorder(|recorder| apply(recorder, key));
         }
         Some(lock) => {
-            let mut labels = static_key((name, backend, extra)).labels().cloned().collect::<Vec<_>>();
+            let mut labels = static_key((name, backend, extra))
+                .labels()
+                .cloned()
+                .collect::<Vec<_>>();
             labels.push(metrics::Label::new("lock", lock.to_string()));
             let key = metrics::Key::from_parts(name, labels);
             metrics::with_recorder(|recorder| apply(recorder, &key));
@@ -349,7 +352,12 @@ impl HoldObserver {
         let held = self.held_for();
         let outcome = Some(("outcome", "lost"));
         record(HOLD_DURATION, self.backend, outcome, &self.lock, held);
-        count(LOSSES, self.backend, Some(("reason", reason.as_str())), &self.lock);
+        count(
+            LOSSES,
+            self.backend,
+            Some(("reason", reason.as_str())),
+            &self.lock,
+        );
         tracing::warn!(parent: &self.span, reason = reason.as_str(), error = %error, "lock lost");
     }
 
@@ -360,7 +368,12 @@ impl HoldObserver {
 
     pub(crate) fn renewal_failed(&self, rejected: bool, slack: Duration, error: &dyn fmt::Display) {
         let outcome = if rejected { "rejected" } else { "failed" };
-        count(RENEWALS, self.backend, Some(("outcome", outcome)), &self.lock);
+        count(
+            RENEWALS,
+            self.backend,
+            Some(("outcome", outcome)),
+            &self.lock,
+        );
         tracing::warn!(
             parent: &self.span,
             error = %error,
@@ -418,7 +431,7 @@ pub(crate) async fn acquire<L: DistributedLock + ?Sized>(
         span.record("outcome", outcome);
     }
     let guard = result?;
-    Ok(guard.map(|guard| {
+    Ok(guard.inspect(|guard| {
         let fencing = guard.fencing_token();
         if traced {
             if let Some(token) = fencing {
@@ -447,7 +460,6 @@ pub(crate) async fn acquire<L: DistributedLock + ?Sized>(
             span: hold_span,
             started: done,
         });
-        guard
     }))
 }
 

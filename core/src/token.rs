@@ -39,13 +39,7 @@ static SUFFIX: RwLock<Option<String>> = RwLock::new(None);
 
 fn process_part() -> &'static str {
     static PART: OnceLock<String> = OnceLock::new();
-    PART.get_or_init(|| {
-        format!(
-            "~{}~{}",
-            std::process::id(),
-            escape(truncate(&host_name()))
-        )
-    })
+    PART.get_or_init(|| format!("~{}~{}", std::process::id(), escape(truncate(&host_name()))))
 }
 
 /// This machine's host name, best effort (no libc call: `/proc`, then `$HOSTNAME`).
@@ -137,18 +131,28 @@ mod tests {
     fn tokens_are_unique_safe_and_carry_pid_and_host() {
         let (a, b) = (new_owner_token(), new_owner_token());
         assert_ne!(a, b);
-        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || b".%~".contains(&c)), "{a}");
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b".%~".contains(&c)),
+            "{a}"
+        );
         let meta = HolderMeta::from_owner_token(&a);
         assert_eq!(meta.pid, Some(std::process::id()));
         assert_eq!(meta.host.as_deref(), Some(host_name().as_str()));
-        assert_eq!(HolderMeta::from_owner_token("0123abcd"), HolderMeta::default());
+        assert_eq!(
+            HolderMeta::from_owner_token("0123abcd"),
+            HolderMeta::default()
+        );
     }
 
     #[test]
     fn labels_round_trip_through_escaping() {
         let label = "job 7/ünï~%-x";
         let token = format!("u~1~h~{}", escape(label));
-        assert_eq!(HolderMeta::from_owner_token(&token).label.as_deref(), Some(label));
+        assert_eq!(
+            HolderMeta::from_owner_token(&token).label.as_deref(),
+            Some(label)
+        );
         assert_eq!(truncate(&"é".repeat(40)).len(), 64);
     }
 }

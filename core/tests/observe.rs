@@ -1,6 +1,8 @@
 //! The metrics of `distlock_core::observe`, in scripted scenarios on the memory backend,
 //! read back with `metrics-util`'s debugging recorder.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use distlock_core::memory::MemoryStore;
@@ -9,7 +11,9 @@ use distlock_core::{AcquireOptions, ErrorKind, Inspect, LockExt, LockName};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 
 /// One reading: (name, labels, value) for counters, and the recorded samples for histograms.
-struct Reading(Vec<(String, Vec<(String, String)>, DebugValue)>);
+type Labels = Vec<(String, String)>;
+
+struct Reading(Vec<(String, Labels, DebugValue)>);
 
 impl Reading {
     fn take(snapshotter: &Snapshotter) -> Self {
@@ -62,7 +66,9 @@ impl Reading {
     }
 
     fn has_label(&self, key: &str) -> bool {
-        self.0.iter().any(|(_, labels, _)| labels.iter().any(|(k, _)| k == key))
+        self.0
+            .iter()
+            .any(|(_, labels, _)| labels.iter().any(|(k, _)| k == key))
     }
 }
 
@@ -105,9 +111,18 @@ fn acquire_contention_timeout_and_hold_are_counted() {
         g.release().await.unwrap();
 
         let m = Reading::take(snap);
-        assert_eq!(m.counter(observe::ACQUIRES, &[MEMORY, ("outcome", "acquired")]), 1);
-        assert_eq!(m.counter(observe::ACQUIRES, &[MEMORY, ("outcome", "contended")]), 1);
-        assert_eq!(m.counter(observe::ACQUIRES, &[MEMORY, ("outcome", "timeout")]), 1);
+        assert_eq!(
+            m.counter(observe::ACQUIRES, &[MEMORY, ("outcome", "acquired")]),
+            1
+        );
+        assert_eq!(
+            m.counter(observe::ACQUIRES, &[MEMORY, ("outcome", "contended")]),
+            1
+        );
+        assert_eq!(
+            m.counter(observe::ACQUIRES, &[MEMORY, ("outcome", "timeout")]),
+            1
+        );
         assert_eq!(m.counter(observe::CONTENDED, &[MEMORY]), 2);
         let timeout_wait = m.samples(observe::ACQUIRE_WAIT, &[("outcome", "timeout")]);
         assert_eq!(timeout_wait.len(), 1);
@@ -133,7 +148,10 @@ fn renewals_record_lease_slack_and_a_break_counts_as_a_loss() {
         let g = a.acquire_opts("lease", &opts).await.unwrap().unwrap();
         // Three renewal periods (TTL/3 each) and some.
         tokio::time::sleep(Duration::from_millis(450)).await;
-        let broken = b.break_lock(&LockName::new("lease").unwrap()).await.unwrap();
+        let broken = b
+            .break_lock(&LockName::new("lease").unwrap())
+            .await
+            .unwrap();
         assert_eq!(broken.and_then(|h| h.fencing_token), g.fencing_token());
         let lost = g.lost().await;
         assert_eq!(lost.kind(), ErrorKind::Lost);
@@ -141,18 +159,30 @@ fn renewals_record_lease_slack_and_a_break_counts_as_a_loss() {
 
         let m = Reading::take(snap);
         let ok = m.counter(observe::RENEWALS, &[MEMORY, ("outcome", "ok")]);
-        assert!((2..=6).contains(&ok), "{ok} renewals in 450 ms at TTL/3 = 100 ms");
+        assert!(
+            (2..=6).contains(&ok),
+            "{ok} renewals in 450 ms at TTL/3 = 100 ms"
+        );
         let slack = m.samples(observe::LEASE_SLACK, &[MEMORY]);
         assert_eq!(slack.len() as u64, ok);
         assert!(
             slack.iter().all(|s| *s > 0.0 && *s <= ttl.as_secs_f64()),
             "slack within the lease: {slack:?}"
         );
-        assert_eq!(m.counter(observe::LOSSES, &[MEMORY, ("reason", "broken")]), 1);
+        assert_eq!(
+            m.counter(observe::LOSSES, &[MEMORY, ("reason", "broken")]),
+            1
+        );
         assert_eq!(m.counter(observe::LOSSES, &[]), 1, "one loss, counted once");
         assert_eq!(m.counter(observe::FORCED_RELEASES, &[MEMORY]), 1);
-        assert_eq!(m.samples(observe::HOLD_DURATION, &[("outcome", "lost")]).len(), 1);
-        assert!(m.samples(observe::HOLD_DURATION, &[("outcome", "released")]).is_empty());
+        assert_eq!(
+            m.samples(observe::HOLD_DURATION, &[("outcome", "lost")])
+                .len(),
+            1
+        );
+        assert!(m
+            .samples(observe::HOLD_DURATION, &[("outcome", "released")])
+            .is_empty());
     });
 }
 
@@ -167,7 +197,10 @@ fn a_lapsed_lease_is_a_loss_by_expiry() {
         let g = a.acquire_opts("short", &opts).await.unwrap().unwrap();
         g.lost().await;
         let m = Reading::take(snap);
-        assert_eq!(m.counter(observe::LOSSES, &[MEMORY, ("reason", "lease_expired")]), 1);
+        assert_eq!(
+            m.counter(observe::LOSSES, &[MEMORY, ("reason", "lease_expired")]),
+            1
+        );
         assert_eq!(m.counter(observe::RENEWALS, &[]), 0);
     });
 }
@@ -177,7 +210,12 @@ fn lock_names_become_labels_only_when_asked_and_can_be_hashed() {
     with_recorder(async |snap| {
         let a = MemoryStore::new().client();
         observe::configure(Config::default().names_in_metrics(NameLabel::Hashed));
-        a.acquire("secret-order-42").await.unwrap().release().await.unwrap();
+        a.acquire("secret-order-42")
+            .await
+            .unwrap()
+            .release()
+            .await
+            .unwrap();
         observe::configure(Config::default());
         let m = Reading::take(snap);
         let hash = observe::name_hash("secret-order-42");

@@ -1,5 +1,7 @@
 //! The spans and events of `distlock_core::observe`, captured by a small `tracing` layer.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -105,20 +107,58 @@ fn spans_per_acquire_and_hold_and_events_for_loss_and_forced_release() {
         let (a, b) = (store.client(), store.client());
         let g = a.acquire("orders/42").await.unwrap();
         assert!(b.try_acquire("orders/42").await.unwrap().is_none());
-        b.break_lock(&LockName::new("orders/42").unwrap()).await.unwrap();
+        b.break_lock(&LockName::new("orders/42").unwrap())
+            .await
+            .unwrap();
         g.lost().await;
         drop(g);
-        a.acquire("orders/43").await.unwrap().release().await.unwrap();
+        a.acquire("orders/43")
+            .await
+            .unwrap()
+            .release()
+            .await
+            .unwrap();
     });
     let has = |needle: &[&str]| lines.iter().any(|l| needle.iter().all(|n| l.contains(n)));
-    let acquires: Vec<_> = lines.iter().filter(|l| l.starts_with("span distlock.acquire")).collect();
+    let acquires: Vec<_> = lines
+        .iter()
+        .filter(|l| l.starts_with("span distlock.acquire"))
+        .collect();
     assert_eq!(acquires.len(), 3, "{lines:#?}");
-    assert!(has(&["span distlock.acquire", "backend=\"memory\"", "lock=\"orders/42\"", "outcome=\"acquired\"", "fencing_token="]), "{lines:#?}");
-    assert!(has(&["span distlock.acquire", "outcome=\"contended\""]), "{lines:#?}");
-    assert_eq!(lines.iter().filter(|l| l.starts_with("span distlock.hold")).count(), 2, "{lines:#?}");
-    assert!(has(&["event in distlock.hold", "reason=\"broken\"", "lock lost"]), "{lines:#?}");
-    assert!(has(&["event in : ", "forced release", "backend=\"memory\""]), "{lines:#?}");
-    assert!(has(&["event in distlock.hold", "lock released"]), "{lines:#?}");
+    assert!(
+        has(&[
+            "span distlock.acquire",
+            "backend=\"memory\"",
+            "lock=\"orders/42\"",
+            "outcome=\"acquired\"",
+            "fencing_token="
+        ]),
+        "{lines:#?}"
+    );
+    assert!(
+        has(&["span distlock.acquire", "outcome=\"contended\""]),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("span distlock.hold"))
+            .count(),
+        2,
+        "{lines:#?}"
+    );
+    assert!(
+        has(&["event in distlock.hold", "reason=\"broken\"", "lock lost"]),
+        "{lines:#?}"
+    );
+    assert!(
+        has(&["event in : ", "forced release", "backend=\"memory\""]),
+        "{lines:#?}"
+    );
+    assert!(
+        has(&["event in distlock.hold", "lock released"]),
+        "{lines:#?}"
+    );
 }
 
 #[test]
@@ -126,7 +166,12 @@ fn names_can_be_hashed_in_traces() {
     let lines = traced(async || {
         observe::configure(Config::default().names_in_traces(NameLabel::Hashed));
         let a = MemoryStore::new().client();
-        a.acquire("patient/1234").await.unwrap().release().await.unwrap();
+        a.acquire("patient/1234")
+            .await
+            .unwrap()
+            .release()
+            .await
+            .unwrap();
         observe::configure(Config::default());
     });
     let text = lines.join("\n");

@@ -19,7 +19,10 @@ async fn main() -> distlock::Result<()> {
     let token = locks
         .with_lock("nightly-report", &opts, |guard| async move {
             // The critical section: hand the fencing token to whatever you write.
-            println!("holding nightly-report, fencing token {:?}", guard.fencing_token());
+            println!(
+                "holding nightly-report, fencing token {:?}",
+                guard.fencing_token()
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
             Ok::<_, LockError>(guard.fencing_token())
         })

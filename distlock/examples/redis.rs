@@ -22,7 +22,10 @@ async fn main() -> distlock::Result<()> {
 
     if let Some(ops) = locks.inspect() {
         for holder in ops.holders("example/").await? {
-            println!("held: {} by {:?} (pid {:?})", holder.name, holder.meta.host, holder.meta.pid);
+            println!(
+                "held: {} by {:?} (pid {:?})",
+                holder.name, holder.meta.host, holder.meta.pid
+            );
         }
     }
 

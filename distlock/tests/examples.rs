@@ -64,7 +64,10 @@ fn memory_example_runs() {
 fn redis_example_runs() {
     let server = distlock_testkit::redis::RedisServer::start().unwrap();
     let out = run("redis", Some(&server.url()));
-    assert!(out.contains("held: example/invoice-run") && out.contains("released"), "{out}");
+    assert!(
+        out.contains("held: example/invoice-run") && out.contains("released"),
+        "{out}"
+    );
 }
 
 #[cfg(feature = "zookeeper")]
@@ -72,7 +75,10 @@ fn redis_example_runs() {
 fn zookeeper_example_runs() {
     let server = distlock_testkit::zookeeper::ZkServer::start().unwrap();
     let out = run("zookeeper", Some(&server.url()));
-    assert!(out.contains("held: example/invoice-run") && out.contains("released"), "{out}");
+    assert!(
+        out.contains("held: example/invoice-run") && out.contains("released"),
+        "{out}"
+    );
 }
 
 #[cfg(feature = "mysql")]
@@ -81,5 +87,8 @@ fn mysql_example_runs() {
     let server = distlock_testkit::mariadb::MariaDbServer::start().unwrap();
     let url = format!("mysql://root@127.0.0.1:{}/", server.port());
     let out = run("mysql", Some(&url));
-    assert!(out.contains("held: example") && out.contains("released"), "{out}");
+    assert!(
+        out.contains("held: example") && out.contains("released"),
+        "{out}"
+    );
 }

@@ -36,7 +36,12 @@ pub(crate) async fn doctor(args: DoctorArgs) -> distlock::Result<ExitCode> {
         }
     }
     Ok(
-        match findings.iter().map(|f| f.severity).max().unwrap_or(Severity::Pass) {
+        match findings
+            .iter()
+            .map(|f| f.severity)
+            .max()
+            .unwrap_or(Severity::Pass)
+        {
             Severity::Pass => ExitCode::SUCCESS,
             Severity::Warn => ExitCode::from(WARN),
             Severity::Fail => ExitCode::from(FAIL),
