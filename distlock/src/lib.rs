@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod connect;
+pub mod env;
 
 /// The README's Rust examples, compiled as doctests so they stay true.
 #[cfg(doctest)]
@@ -27,5 +28,6 @@ mod connect;
 pub struct ReadmeDoctests;
 
 pub use connect::connect;
+pub use env::{connect_from_env, url_with_password, url_with_password_from_env};
 pub use distlock_core::*;
 pub use distlock_file::FileLock;
