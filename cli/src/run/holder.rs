@@ -80,12 +80,20 @@ enum Stop {
 /// Cancel safe: the library's acquire is, and nothing else holds anything.
 async fn take(plan: &Plan) -> Result<(Box<dyn DistributedLock>, LockGuard), Stop> {
     let locks = crate::store::connect(&plan.url).await.map_err(Stop::Error)?;
+    tracing::debug!(lock = %plan.name, wait = ?plan.wait, "connected; acquiring");
     let mut options = AcquireOptions::default().with_wait(plan.wait);
     if let Some(ttl) = plan.ttl {
         options = options.with_ttl(ttl);
     }
     match locks.acquire_opts(&plan.name, &options).await {
-        Ok(Some(guard)) => Ok((locks, guard)),
+        Ok(Some(guard)) => {
+            tracing::info!(
+                lock = %plan.name,
+                fencing_token = ?guard.fencing_token(),
+                "acquired; starting the command"
+            );
+            Ok((locks, guard))
+        }
         Ok(None) => Err(not_acquired(plan)),
         Err(e) if e.kind() == ErrorKind::Timeout => Err(not_acquired(plan)),
         Err(e) => Err(Stop::Error(e)),
@@ -168,7 +176,10 @@ async fn supervise(
 /// command may have run unprotected: that is reported as a loss, whatever its status.
 async fn finish(guard: LockGuard, code: u8) -> u8 {
     match guard.release().await {
-        Ok(()) => code,
+        Ok(()) => {
+            tracing::info!(status = code, "the command is gone; lock released");
+            code
+        }
         Err(e) if matches!(e.kind(), ErrorKind::NotHeld | ErrorKind::Lost) => {
             if code != exit::LOST {
                 error(format_args!(
