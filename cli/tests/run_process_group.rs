@@ -16,8 +16,8 @@ fn nested_job(pids: &std::path::Path, trap: &str) -> String {
     let p = pids.display();
     format!(
         "{trap}; echo $$ >> {p}; \
-         sh -c 'sleep 120 & echo $! >> {p}; wait' & \
-         setsid sleep 120 & echo $! >> {p}; \
+         sh -c 'sleep 120 >/dev/null 2>&1 & echo $! >> {p}; wait' & \
+         setsid sleep 120 >/dev/null 2>&1 & echo $! >> {p}; \
          wait"
     )
 }
@@ -98,7 +98,7 @@ fn leftovers_get_sigterm_then_sigkill_after_the_grace_period() {
     let pids_file = d.join("pids");
     // The command exits 5 at once, leaving a background sleep that ignores SIGTERM.
     let job = format!(
-        "trap '' TERM; sleep 120 & echo $! >> {}; exit 5",
+        "trap '' TERM; sleep 120 >/dev/null 2>&1 & echo $! >> {}; exit 5",
         pids_file.display()
     );
     let start = Instant::now();
@@ -120,7 +120,7 @@ fn leftovers_get_sigterm_then_sigkill_after_the_grace_period() {
     assert!(took < Duration::from_secs(6), "the grace period dragged on: {took:?}");
 
     // A leftover that obeys SIGTERM is stopped without waiting for the grace period.
-    let job = format!("sleep 120 & echo $! >> {}; exit 0", pids_file.display());
+    let job = format!("sleep 120 >/dev/null 2>&1 & echo $! >> {}; exit 0", pids_file.display());
     let start = Instant::now();
     let out = output(
         distlock(&["run", "--url", &url, "--kill-after", "20s", "job", "-c", &job]),
