@@ -41,8 +41,9 @@ pub fn distlock(args: &[&str]) -> Command {
 }
 
 /// Runs to the end, bounded: a hung distlock fails the test instead of the whole run.
-pub fn output(mut command: Command, limit: Duration) -> Output {
+pub fn output(mut command: impl std::borrow::BorrowMut<Command>, limit: Duration) -> Output {
     let child = command
+        .borrow_mut()
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
