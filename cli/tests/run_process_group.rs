@@ -130,3 +130,25 @@ fn leftovers_get_sigterm_then_sigkill_after_the_grace_period() {
     assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
     assert!(support::pids(&pids_file, 2).iter().all(|p| !alive(*p)));
 }
+
+#[test]
+fn when_the_lock_holder_process_is_killed_the_front_kills_the_job() {
+    let d = dir("holder-killed");
+    let pids_file = d.join("pids");
+    let job = nested_job(&pids_file, "true");
+    let front = distlock(&["run", "--url", &file_url(&d), "job", "-c", &job])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pids = support::pids(&pids_file, 3);
+    let _reaper = Reaper(pids.clone());
+    let holders = children_of(front.id());
+    assert_eq!(holders.len(), 1, "{holders:?}");
+    kill(holders[0], "KILL");
+    let out = wait_output(front, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(76), "{out:?}");
+    assert!(stderr(&out).contains("lock holder process died"), "{out:?}");
+    let survivors: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+    assert!(survivors.is_empty(), "{survivors:?} outlived the lock holder");
+}
