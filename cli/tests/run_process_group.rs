@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -29,21 +28,21 @@ fn grandchildren_and_escapees_die_when_the_lock_is_lost() {
     let d = dir("lost");
     let pids_file = d.join("pids");
     let job = nested_job(&pids_file, "true");
-    let child = distlock(&["run", "--url", &server.url(), "--ttl", "1s"])
-        .args(["--kill-after", "2s", "job", "-c", &job])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut child, err) = spawn_logged(
+        distlock(&["run", "--url", &server.url(), "--ttl", "1s"])
+            .args(["--kill-after", "2s", "job", "-c", &job]),
+        &d,
+    );
     let pids = support::pids(&pids_file, 3);
     let _reaper = Reaper(pids.clone());
     assert!(pids.iter().all(|p| alive(*p)));
     // The hold vanishes from the store: the next renewal finds it gone.
     distlock_testkit::redis::raw_command(server.port(), "FLUSHALL").unwrap();
     let lost_at = Instant::now();
-    let out = wait_output(child, Duration::from_secs(20));
-    assert_eq!(out.status.code(), Some(76), "{out:?}");
-    assert!(stderr(&out).contains("stopping the command"), "{out:?}");
+    let status = wait_status(&mut child, Duration::from_secs(20));
+    let err = std::fs::read_to_string(err).unwrap();
+    assert_eq!(status.code(), Some(76), "{status:?} {err}");
+    assert!(err.contains("stopping the command"), "{err}");
     let survivors: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
     assert!(
         survivors.is_empty(),
@@ -102,16 +101,15 @@ fn leftovers_get_sigterm_then_sigkill_after_the_grace_period() {
         pids_file.display()
     );
     let start = Instant::now();
-    let child = distlock(&["run", "--url", &url, "--kill-after", "1500ms", "job", "-c", &job])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut child, _) = spawn_logged(
+        &mut distlock(&["run", "--url", &url, "--kill-after", "1500ms", "job", "-c", &job]),
+        &d,
+    );
     let pids = support::pids(&pids_file, 1);
     let _reaper = Reaper(pids.clone());
-    let out = wait_output(child, Duration::from_secs(20));
+    let status = wait_status(&mut child, Duration::from_secs(20));
     let took = start.elapsed();
-    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert_eq!(status.code(), Some(5), "{status:?}");
     assert!(!alive(pids[0]), "the leftover outlived distlock");
     assert!(
         took >= Duration::from_millis(1500),
@@ -136,19 +134,17 @@ fn when_the_lock_holder_process_is_killed_the_front_kills_the_job() {
     let d = dir("holder-killed");
     let pids_file = d.join("pids");
     let job = nested_job(&pids_file, "true");
-    let front = distlock(&["run", "--url", &file_url(&d), "job", "-c", &job])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut front, err) =
+        spawn_logged(&mut distlock(&["run", "--url", &file_url(&d), "job", "-c", &job]), &d);
     let pids = support::pids(&pids_file, 3);
     let _reaper = Reaper(pids.clone());
     let holders = children_of(front.id());
     assert_eq!(holders.len(), 1, "{holders:?}");
     kill(holders[0], "KILL");
-    let out = wait_output(front, Duration::from_secs(20));
-    assert_eq!(out.status.code(), Some(76), "{out:?}");
-    assert!(stderr(&out).contains("lock holder process died"), "{out:?}");
+    let status = wait_status(&mut front, Duration::from_secs(20));
+    let err = std::fs::read_to_string(err).unwrap();
+    assert_eq!(status.code(), Some(76), "{status:?} {err}");
+    assert!(err.contains("lock holder process died"), "{err}");
     let survivors: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
     assert!(survivors.is_empty(), "{survivors:?} outlived the lock holder");
 }

@@ -67,6 +67,35 @@ pub fn wait_output(mut child: Child, limit: Duration) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Starts `command` with stdout and stderr going to files in `d` (not pipes, which what a
+/// broken job leaves behind could hold open); returns the child and the stderr file.
+pub fn spawn_logged(command: &mut Command, d: &Path) -> (Child, PathBuf) {
+    let err = d.join("distlock.stderr");
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(d.join("distlock.stdout")).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    (child, err)
+}
+
+/// Waits for `child`, killing it and failing after `limit`.
+pub fn wait_status(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("distlock did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Polls `check` until true, failing after `limit` with `what`.
 pub fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
