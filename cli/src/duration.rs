@@ -44,7 +44,18 @@ mod tests {
     #[test]
     fn nonsense_is_rejected() {
         for bad in [
-            "", " ", "-1", "-1s", "nan", "NaN", "inf", "-inf", "1e30", "soon", "5 parsecs", "1..5",
+            "",
+            " ",
+            "-1",
+            "-1s",
+            "nan",
+            "NaN",
+            "inf",
+            "-inf",
+            "1e30",
+            "soon",
+            "5 parsecs",
+            "1..5",
         ] {
             assert!(parse(bad).is_err(), "{bad:?} was accepted");
         }

@@ -25,7 +25,12 @@ fn head_1(args: &[&str]) {
     assert!(!line.is_empty());
     // The reader is dropped here: the pipe is closed.
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     let out = wait_output(child, Duration::from_secs(60));
     let quiet = out.status.code() == Some(0) || out.status.signal() == Some(libc_sigpipe());
     assert!(quiet, "{args:?}: {:?}\n{err}", out.status);
@@ -47,6 +52,14 @@ fn demo_into_head_ends_quietly() {
 fn bench_into_head_ends_quietly() {
     let url = file_url(&dir("pipe-bench"));
     head_1(&[
-        "bench", "--url", &url, "--iterations", "50", "--clients", "2", "--seconds", "0.3",
+        "bench",
+        "--url",
+        &url,
+        "--iterations",
+        "50",
+        "--clients",
+        "2",
+        "--seconds",
+        "0.3",
     ]);
 }

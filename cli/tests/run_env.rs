@@ -73,5 +73,8 @@ fn the_password_comes_from_the_environment_not_argv() {
     );
     assert!(matches!(out.status.code(), Some(69 | 78)), "{out:?}");
     let said = format!("{}{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
-    assert!(!said.contains("wrong-p@ss") && !said.contains("wrong-p%40ss"), "{said}");
+    assert!(
+        !said.contains("wrong-p@ss") && !said.contains("wrong-p%40ss"),
+        "{said}"
+    );
 }

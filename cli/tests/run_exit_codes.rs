@@ -21,7 +21,12 @@ fn code(out: &std::process::Output) -> Option<i32> {
 #[test]
 fn the_commands_own_status() {
     let url = file_url(&dir("own"));
-    for (job, want) in [("exit 0", 0), ("exit 7", 7), ("exit 75", 75), ("kill -USR1 $$", 138)] {
+    for (job, want) in [
+        ("exit 0", 0),
+        ("exit 7", 7),
+        ("exit 75", 75),
+        ("kill -USR1 $$", 138),
+    ] {
         let out = run(&url, &["job", "-c", job]);
         assert_eq!(code(&out), Some(want), "{job}: {out:?}");
     }
@@ -80,7 +85,10 @@ async fn not_acquired_is_75_or_the_chosen_code_within_the_wait() {
     );
     let out = run(&url, &["-n", "-E", "9", "job", "--", "true"]);
     assert_eq!(code(&out), Some(9), "{out:?}");
-    let out = run(&url, &["--conflict-exit-code", "0", "-w", "0", "job", "true"]);
+    let out = run(
+        &url,
+        &["--conflict-exit-code", "0", "-w", "0", "job", "true"],
+    );
     assert_eq!(code(&out), Some(0), "{out:?}");
     guard.release().await.unwrap();
     let out = run(&url, &["-n", "job", "--", "true"]);
@@ -115,8 +123,14 @@ fn configuration_errors_exit_78() {
 fn an_unreachable_store_exits_69_without_the_password() {
     let port = distlock_testkit::free_port();
     let out = output(
-        distlock(&["run", "--url", &format!("redis://app@127.0.0.1:{port}/"), "j", "true"])
-            .env("DISTLOCK_PASSWORD", "s3cret-pw"),
+        distlock(&[
+            "run",
+            "--url",
+            &format!("redis://app@127.0.0.1:{port}/"),
+            "j",
+            "true",
+        ])
+        .env("DISTLOCK_PASSWORD", "s3cret-pw"),
         LIMIT,
     );
     assert_eq!(code(&out), Some(69), "{out:?}");
@@ -164,7 +178,10 @@ fn verbose_and_rust_log_show_tracing_events() {
     let url = file_url(&dir("verbose"));
     let quiet = run(&url, &["job", "true"]);
     assert!(!stderr(&quiet).contains("acquired"), "{quiet:?}");
-    let verbose = output(distlock(&["-v", "run", "--url", &url, "job", "true"]), LIMIT);
+    let verbose = output(
+        distlock(&["-v", "run", "--url", &url, "job", "true"]),
+        LIMIT,
+    );
     assert!(stderr(&verbose).contains("acquired"), "{verbose:?}");
     let logged = output(
         distlock(&["run", "--url", &url, "job", "true"]).env("RUST_LOG", "distlock=info"),

@@ -29,8 +29,13 @@ fn grandchildren_and_escapees_die_when_the_lock_is_lost() {
     let pids_file = d.join("pids");
     let job = nested_job(&pids_file, "true");
     let (mut child, err) = spawn_logged(
-        distlock(&["run", "--url", &server.url(), "--ttl", "1s"])
-            .args(["--kill-after", "2s", "job", "-c", &job]),
+        distlock(&["run", "--url", &server.url(), "--ttl", "1s"]).args([
+            "--kill-after",
+            "2s",
+            "job",
+            "-c",
+            &job,
+        ]),
         &d,
     );
     let pids = support::pids(&pids_file, 3);
@@ -49,7 +54,11 @@ fn grandchildren_and_escapees_die_when_the_lock_is_lost() {
         "{survivors:?} of {pids:?} outlived the lost lock"
     );
     // They took SIGTERM: no need for the 2 s grace period.
-    assert!(lost_at.elapsed() < Duration::from_secs(5), "{:?}", lost_at.elapsed());
+    assert!(
+        lost_at.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        lost_at.elapsed()
+    );
 }
 
 #[test]
@@ -60,9 +69,18 @@ fn a_sigkilled_distlock_takes_its_whole_job_along_before_the_lock_is_free() {
     // The job ignores SIGTERM, so it lives through the 1 s grace period: the lock must
     // stay held all that time.
     let job = nested_job(&pids_file, "trap '' TERM");
-    let mut first = distlock(&["run", "--url", &url, "--kill-after", "1s", "job", "-c", &job])
-        .spawn()
-        .unwrap();
+    let mut first = distlock(&[
+        "run",
+        "--url",
+        &url,
+        "--kill-after",
+        "1s",
+        "job",
+        "-c",
+        &job,
+    ])
+    .spawn()
+    .unwrap();
     let pids = support::pids(&pids_file, 3);
     let _reaper = Reaper(pids.clone());
     first.kill().unwrap();
@@ -102,7 +120,16 @@ fn leftovers_get_sigterm_then_sigkill_after_the_grace_period() {
     );
     let start = Instant::now();
     let (mut child, _) = spawn_logged(
-        &mut distlock(&["run", "--url", &url, "--kill-after", "1500ms", "job", "-c", &job]),
+        &mut distlock(&[
+            "run",
+            "--url",
+            &url,
+            "--kill-after",
+            "1500ms",
+            "job",
+            "-c",
+            &job,
+        ]),
         &d,
     );
     let pids = support::pids(&pids_file, 1);
@@ -115,17 +142,36 @@ fn leftovers_get_sigterm_then_sigkill_after_the_grace_period() {
         took >= Duration::from_millis(1500),
         "SIGKILL came before the grace period ended: {took:?}"
     );
-    assert!(took < Duration::from_secs(6), "the grace period dragged on: {took:?}");
+    assert!(
+        took < Duration::from_secs(6),
+        "the grace period dragged on: {took:?}"
+    );
 
     // A leftover that obeys SIGTERM is stopped without waiting for the grace period.
-    let job = format!("sleep 120 >/dev/null 2>&1 & echo $! >> {}; exit 0", pids_file.display());
+    let job = format!(
+        "sleep 120 >/dev/null 2>&1 & echo $! >> {}; exit 0",
+        pids_file.display()
+    );
     let start = Instant::now();
     let out = output(
-        distlock(&["run", "--url", &url, "--kill-after", "20s", "job", "-c", &job]),
+        distlock(&[
+            "run",
+            "--url",
+            &url,
+            "--kill-after",
+            "20s",
+            "job",
+            "-c",
+            &job,
+        ]),
         Duration::from_secs(15),
     );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(support::pids(&pids_file, 2).iter().all(|p| !alive(*p)));
 }
 
@@ -134,8 +180,10 @@ fn when_the_lock_holder_process_is_killed_the_front_kills_the_job() {
     let d = dir("holder-killed");
     let pids_file = d.join("pids");
     let job = nested_job(&pids_file, "true");
-    let (mut front, err) =
-        spawn_logged(&mut distlock(&["run", "--url", &file_url(&d), "job", "-c", &job]), &d);
+    let (mut front, err) = spawn_logged(
+        &mut distlock(&["run", "--url", &file_url(&d), "job", "-c", &job]),
+        &d,
+    );
     let pids = support::pids(&pids_file, 3);
     let _reaper = Reaper(pids.clone());
     let holders = children_of(front.id());
@@ -146,5 +194,8 @@ fn when_the_lock_holder_process_is_killed_the_front_kills_the_job() {
     assert_eq!(status.code(), Some(76), "{status:?} {err}");
     assert!(err.contains("lock holder process died"), "{err}");
     let survivors: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
-    assert!(survivors.is_empty(), "{survivors:?} outlived the lock holder");
+    assert!(
+        survivors.is_empty(),
+        "{survivors:?} outlived the lock holder"
+    );
 }

@@ -53,7 +53,10 @@ fn a_second_signal_sends_sigkill() {
     // The job ignores the first one; distlock must still be holding and waiting.
     let mut child = child;
     std::thread::sleep(Duration::from_millis(300));
-    assert!(child.try_wait().unwrap().is_none(), "distlock gave up after one signal");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "distlock gave up after one signal"
+    );
     assert!(alive(pid));
     kill(child.id(), "INT");
     let out = wait_output(child, Duration::from_secs(10));

@@ -253,8 +253,8 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::Config);
         assert!(!format!("{err} {err:?}").contains(NASTY), "{err:?}");
         let missing = dir.join("missing");
-        let err = password_from(&env(&[(PASSWORD_FILE_VAR, missing.to_str().unwrap())]))
-            .unwrap_err();
+        let err =
+            password_from(&env(&[(PASSWORD_FILE_VAR, missing.to_str().unwrap())])).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
         assert!(err.to_string().contains("missing"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);

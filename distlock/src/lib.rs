@@ -28,6 +28,6 @@ pub mod env;
 pub struct ReadmeDoctests;
 
 pub use connect::connect;
-pub use env::{connect_from_env, url_with_password, url_with_password_from_env};
 pub use distlock_core::*;
 pub use distlock_file::FileLock;
+pub use env::{connect_from_env, url_with_password, url_with_password_from_env};

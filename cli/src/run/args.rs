@@ -39,9 +39,13 @@ pub(crate) struct RunArgs {
     #[arg(value_name = "NAME")]
     name: Option<String>,
     /// The command to run and its arguments (after `--`).
-    #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     command: Vec<String>,
-    /// The lock's name, as an option (instead of NAME).
+    /// The lock's name, as an option (instead of NAME; then put `--` before COMMAND).
     #[arg(long = "name", value_name = "NAME")]
     name_option: Option<String>,
     /// Runs this shell command line with `/bin/sh -c` instead of COMMAND.
@@ -160,7 +164,7 @@ mod tests {
             &["job", "--", "echo", "-n", "hi"][..],
             &["job", "echo", "-n", "hi"],
             &["--name", "job", "--", "echo", "-n", "hi"],
-            &["--name=job", "echo", "-n", "hi"],
+            &["--name=job", "--", "echo", "-n", "hi"],
         ] {
             let p = plan(args).unwrap();
             assert_eq!(p.name, "job", "{args:?}");

@@ -226,8 +226,7 @@ mod tests {
 
     #[test]
     fn stat_lines_with_odd_command_names() {
-        let (state, ppid, pgid) =
-            parse_stat("42 (a) b (c)) S 7 42 42 0 -1 4194560 ...").unwrap();
+        let (state, ppid, pgid) = parse_stat("42 (a) b (c)) S 7 42 42 0 -1 4194560 ...").unwrap();
         assert_eq!(state, 'S');
         assert_eq!(ppid.as_raw_nonzero().get(), 7);
         assert_eq!(pgid.as_raw_nonzero().get(), 42);

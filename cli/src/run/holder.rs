@@ -1,7 +1,6 @@
 //! The lock holder: the process that takes the lock, runs the command, and releases the
 //! lock only once the command's whole process group is gone (see `run`'s module docs).
 
-use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -25,8 +24,14 @@ const CLEAN_UP_LIMIT: Duration = Duration::from_secs(3);
 pub(crate) async fn hold(plan: Plan, parent: Pid) -> ExitCode {
     let parent = match ParentWatch::open(parent) {
         Ok(Some(watch)) => watch,
-        // distlock died before we could watch it: start nothing.
-        Ok(None) => return ExitCode::from(exit::LOST),
+        // distlock died before we could watch it (or DISTLOCK_RUN_HOLDER_FOR was set by
+        // someone else): start nothing.
+        Ok(None) => {
+            error(format_args!(
+                "the distlock process that started this lock holder is gone; nothing was run"
+            ));
+            return ExitCode::from(exit::LOST);
+        }
         Err(e) => return os_error("cannot watch the distlock process", e),
     };
     // Processes that leave the command's group are re-parented to us, not to init, so
@@ -79,7 +84,9 @@ enum Stop {
 /// # Cancel safety
 /// Cancel safe: the library's acquire is, and nothing else holds anything.
 async fn take(plan: &Plan) -> Result<(Box<dyn DistributedLock>, LockGuard), Stop> {
-    let locks = crate::store::connect(&plan.url).await.map_err(Stop::Error)?;
+    let locks = crate::store::connect(&plan.url)
+        .await
+        .map_err(Stop::Error)?;
     tracing::debug!(lock = %plan.name, wait = ?plan.wait, "connected; acquiring");
     let mut options = AcquireOptions::default().with_wait(plan.wait);
     if let Some(ttl) = plan.ttl {
@@ -139,7 +146,7 @@ async fn supervise(
         tokio::select! {
             status = job.wait_leader() => {
                 // What it left behind must not outlive the lock either.
-                job.stop(grace, any_of(signals, parent, guard)).await;
+                job.stop(grace, hurry(signals, Some(parent), Some(guard))).await;
                 return match status {
                     Ok(status) => status_code(status),
                     Err(e) => {
@@ -150,12 +157,12 @@ async fn supervise(
             }
             lost = guard.lost() => {
                 error(format_args!("{lost}; stopping the command"));
-                job.stop(grace, signal_or_death(signals, parent)).await;
+                job.stop(grace, hurry(signals, Some(parent), None)).await;
                 return exit::LOST;
             }
             () = parent.died() => {
                 tracing::warn!("distlock died: stopping the command");
-                job.stop(grace, signal_or_lost(signals, guard)).await;
+                job.stop(grace, hurry(signals, None, Some(guard))).await;
                 return exit::LOST;
             }
             signo = signals.next() => {
@@ -206,42 +213,26 @@ fn status_code(status: std::process::ExitStatus) -> u8 {
     }
 }
 
-/// Resolves on a signal, distlock's death or the lock's loss: reasons to stop at once.
-fn any_of<'a>(
-    signals: &'a mut Signals,
-    parent: &'a ParentWatch,
-    guard: &'a LockGuard,
-) -> impl Future<Output = ()> + 'a {
-    async move {
-        tokio::select! {
-            _ = signals.next() => {}
-            () = parent.died() => {}
-            _ = guard.lost() => {}
-        }
-    }
-}
-
-fn signal_or_death<'a>(
-    signals: &'a mut Signals,
-    parent: &'a ParentWatch,
-) -> impl Future<Output = ()> + 'a {
-    async move {
-        tokio::select! {
-            _ = signals.next() => {}
-            () = parent.died() => {}
-        }
-    }
-}
-
-fn signal_or_lost<'a>(
-    signals: &'a mut Signals,
-    guard: &'a LockGuard,
-) -> impl Future<Output = ()> + 'a {
-    async move {
-        tokio::select! {
-            _ = signals.next() => {}
-            _ = guard.lost() => {}
-        }
+/// Resolves on the first reason to stop the job at once: a signal, or (where given)
+/// distlock's death or the lock's loss.
+///
+/// # Cancel safety
+/// Cancel safe: it only observes.
+async fn hurry(signals: &mut Signals, parent: Option<&ParentWatch>, guard: Option<&LockGuard>) {
+    tokio::select! {
+        _ = signals.next() => {}
+        () = async {
+            match parent {
+                Some(parent) => parent.died().await,
+                None => std::future::pending().await,
+            }
+        } => {}
+        () = async {
+            match guard {
+                Some(guard) => drop(guard.lost().await),
+                None => std::future::pending().await,
+            }
+        } => {}
     }
 }
 
