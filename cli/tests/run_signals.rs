@@ -112,9 +112,12 @@ async fn ctrl_c_while_waiting_on_zookeeper_leaves_no_queue_node() {
         ephemerals() == 2
     });
     kill(child.id(), "INT");
+    let signalled = Instant::now();
     let out = wait_output(child, Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(128 + 2), "{out:?}");
     assert_eq!(ephemerals(), 1, "the cancelled waiter left its queue node");
+    // Cleaning up must not mean waiting out a timeout.
+    assert!(signalled.elapsed() < Duration::from_secs(2), "{:?}", signalled.elapsed());
     guard.release().await.unwrap();
     let next = distlock::connect(&url).await.unwrap();
     let start = Instant::now();
@@ -124,4 +127,13 @@ async fn ctrl_c_while_waiting_on_zookeeper_leaves_no_queue_node() {
         .expect("the next acquirer waited behind the cancelled one");
     assert!(start.elapsed() < Duration::from_secs(1));
     g.release().await.unwrap();
+    // An ordinary run on ZooKeeper ends promptly too (its session closes on the way out).
+    let start = Instant::now();
+    let out = output(distlock(&["run", "--url", &url, "-n", "job", "true"]), LIMIT_ZK);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert_eq!(ephemerals(), 0, "the run's session outlived it");
 }
+
+#[cfg(feature = "zookeeper")]
+const LIMIT_ZK: Duration = Duration::from_secs(20);
