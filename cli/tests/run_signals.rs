@@ -117,7 +117,11 @@ async fn ctrl_c_while_waiting_on_zookeeper_leaves_no_queue_node() {
     assert_eq!(out.status.code(), Some(128 + 2), "{out:?}");
     assert_eq!(ephemerals(), 1, "the cancelled waiter left its queue node");
     // Cleaning up must not mean waiting out a timeout.
-    assert!(signalled.elapsed() < Duration::from_secs(2), "{:?}", signalled.elapsed());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        signalled.elapsed()
+    );
     guard.release().await.unwrap();
     let next = distlock::connect(&url).await.unwrap();
     let start = Instant::now();
@@ -129,9 +133,16 @@ async fn ctrl_c_while_waiting_on_zookeeper_leaves_no_queue_node() {
     g.release().await.unwrap();
     // An ordinary run on ZooKeeper ends promptly too (its session closes on the way out).
     let start = Instant::now();
-    let out = output(distlock(&["run", "--url", &url, "-n", "job", "true"]), LIMIT_ZK);
+    let out = output(
+        distlock(&["run", "--url", &url, "-n", "job", "true"]),
+        LIMIT_ZK,
+    );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(ephemerals(), 0, "the run's session outlived it");
 }
 
