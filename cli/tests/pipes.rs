@@ -63,3 +63,33 @@ fn bench_into_head_ends_quietly() {
         "0.3",
     ]);
 }
+
+#[test]
+fn run_with_a_closed_stderr_still_runs_and_releases() {
+    let d = dir("pipe-run");
+    let go = d.join("go");
+    let mut child = distlock(&["-vv", "run", "--url", &file_url(&d), "job", "-c"])
+        .arg(format!(
+            "while [ ! -e {0} ]; do sleep 0.01; done; exit 3",
+            go.display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before distlock reports the end of the command and the release.
+    drop(child.stderr.take());
+    std::fs::write(&go, "").unwrap();
+    let status = wait_status(&mut child, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(3), "{status:?}");
+    let again = output(
+        distlock(&["run", "--url", &file_url(&d), "-n", "job", "true"]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "the lock stayed held: {again:?}"
+    );
+}
