@@ -11,7 +11,7 @@ use distlock::LockExt;
 #[derive(Args, Debug)]
 pub(crate) struct DemoArgs {
     /// Lock URL (file:///dir, memory://, redis://…, zk://…, mysql://…).
-    #[arg(long, env = "DISTLOCK_URL", hide_env_values = true, default_value_t = crate::default_url())]
+    #[arg(long, default_value_t = crate::default_url())]
     url: String,
     /// Workers, each with its own client (its own connections).
     #[arg(long, default_value_t = 4)]
@@ -38,7 +38,7 @@ pub(crate) async fn demo(args: DemoArgs) -> distlock::Result<ExitCode> {
     let start = Instant::now();
     let mut workers = Vec::new();
     for id in 0..args.workers {
-        let locks = crate::store::connect(&args.url).await?;
+        let locks = distlock::connect(&args.url).await?;
         let (name, inside, overlaps) = (args.name.clone(), inside.clone(), overlaps.clone());
         let rounds = args.rounds;
         workers.push(tokio::spawn(async move {

@@ -45,7 +45,8 @@ fn libc_sigpipe() -> i32 {
 #[test]
 fn demo_into_head_ends_quietly() {
     let url = file_url(&dir("pipe-demo"));
-    head_1(&["demo", "--url", &url, "--workers", "4", "--rounds", "50"]);
+    // Only --url: the demo's other options are its own business.
+    head_1(&["demo", "--url", &url]);
 }
 
 #[test]
