@@ -19,6 +19,7 @@ fn check(url: &str) {
         LIMIT,
     );
     assert_eq!(out.status.code(), Some(0), "{url}: {out:?}");
+    eprintln!("{url}: a plain run took {:?}", start.elapsed());
     assert!(
         start.elapsed() < Duration::from_secs(3),
         "{url}: a plain run took {:?}",

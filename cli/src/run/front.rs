@@ -12,6 +12,9 @@ use crate::diag::error;
 use crate::exit;
 
 /// Starts the lock holder (this program again, with the same arguments) and waits for it.
+///
+/// # Cancel safety
+/// Not cancel safe: dropped, it stops forwarding signals to a holder that keeps running.
 pub(crate) async fn front() -> ExitCode {
     // Should the holder die, its command is re-parented to us and stopped here.
     if let Err(e) = set_child_subreaper(Some(getpid())) {
@@ -23,7 +26,8 @@ pub(crate) async fn front() -> ExitCode {
     };
     let mut command = tokio::process::Command::new("/proc/self/exe");
     command
-        .arg0("distlock")
+        // What `ps` shows: the holder is told apart from the front by its name.
+        .arg0("distlock-holder")
         .args(std::env::args_os().skip(1))
         .env(ENV_MARKER, getpid().as_raw_nonzero().to_string())
         // Its own group: a Ctrl-C reaches it once, through us, not twice.

@@ -21,6 +21,9 @@ use crate::exit;
 const CLEAN_UP_LIMIT: Duration = Duration::from_secs(3);
 
 /// Runs the plan as the lock holder started by the `distlock` process `parent`.
+///
+/// # Cancel safety
+/// Not cancel safe: dropped, it leaves the command running unsupervised. Await it.
 pub(crate) async fn hold(plan: Plan, parent: Pid) -> ExitCode {
     let parent = match ParentWatch::open(parent) {
         Ok(Some(watch)) => watch,
@@ -113,6 +116,9 @@ fn not_acquired(plan: &Plan) -> Stop {
 }
 
 /// Runs the command under the lock and stops it (its whole group) before returning.
+///
+/// # Cancel safety
+/// Not cancel safe (see [`hold`]).
 async fn supervise(
     plan: &Plan,
     guard: &LockGuard,
@@ -181,6 +187,9 @@ async fn supervise(
 
 /// Releases the lock after the command is gone. A lock found lost at release means the
 /// command may have run unprotected: that is reported as a loss, whatever its status.
+///
+/// # Cancel safety
+/// Cancel safe as the library's release is: a dropped release leaves the backstop.
 async fn finish(guard: LockGuard, code: u8) -> u8 {
     match guard.release().await {
         Ok(()) => {
@@ -237,6 +246,9 @@ async fn hurry(signals: &mut Signals, parent: Option<&ParentWatch>, guard: Optio
 }
 
 /// Waits (bounded) until the runtime's background tasks have finished.
+///
+/// # Cancel safety
+/// Cancel safe: it only waits.
 async fn settle() {
     let runtime = tokio::runtime::Handle::current();
     let until = tokio::time::Instant::now() + CLEAN_UP_LIMIT;

@@ -29,6 +29,8 @@
 //! through the front; the command's group is not the terminal's foreground group either,
 //! so it can write to the terminal but not read from it (like `timeout` without
 //! `--foreground`).
+//!
+//! Linux only, 5.3 or later (pidfd, PR_SET_CHILD_SUBREAPER, `/proc`).
 
 mod args;
 mod front;
@@ -47,7 +49,11 @@ pub(crate) use args::RunArgs;
 /// command's environment.
 const ENV_MARKER: &str = "DISTLOCK_RUN_HOLDER_FOR";
 
-/// Runs `distlock run`: as the front, or as the holder the front started.
+/// Runs `distlock run`: as the front, or as the holder the front started. `Err` is a
+/// usage error's message.
+///
+/// # Cancel safety
+/// Not cancel safe: await it to the end (see [`front::front`], [`holder::hold`]).
 pub(crate) async fn run(args: RunArgs) -> Result<ExitCode, String> {
     let plan = args.plan()?;
     let front_pid = std::env::var(ENV_MARKER)
