@@ -125,9 +125,13 @@ async fn supervise(
     signals: &mut Signals,
     parent: &ParentWatch,
 ) -> u8 {
-    let mut command = tokio::process::Command::new(&plan.argv[0]);
+    let Some((program, args)) = plan.argv.split_first() else {
+        error("no command to run");
+        return exit::USAGE;
+    };
+    let mut command = tokio::process::Command::new(program);
     command
-        .args(&plan.argv[1..])
+        .args(args)
         .env("DISTLOCK_LOCK_NAME", &plan.name)
         .env_remove(ENV_MARKER);
     match guard.fencing_token() {
@@ -138,7 +142,7 @@ async fn supervise(
     let mut job = match Job::spawn(command) {
         Ok(job) => job,
         Err(e) => {
-            error(format_args!("cannot run {:?}: {e}", plan.argv[0]));
+            error(format_args!("cannot run {program:?}: {e}"));
             return match e.kind() {
                 std::io::ErrorKind::NotFound => exit::NOT_FOUND,
                 _ => exit::NOT_EXECUTABLE,
