@@ -41,7 +41,7 @@ enum Command {
     /// Several workers take turns in one critical section and show their fencing tokens.
     #[command(after_help = "Examples:\n  \
         distlock demo\n  \
-        distlock demo --workers 8 --rounds 5 --url zk://127.0.0.1:2181")]
+        distlock demo --url zk://127.0.0.1:2181")]
     Demo(demo::DemoArgs),
     /// Runs a command while holding a lock; the command never outlives the lock.
     Run(run::RunArgs),
