@@ -103,6 +103,7 @@ pub mod __private {
     //! What `#[distlock::locked]` expands to; not a public API.
     pub use crate::locked::{locked, locked_default, LockedReturn};
 }
+pub mod env;
 
 /// The README's Rust examples, compiled as doctests so they stay true.
 #[cfg(doctest)]
@@ -180,3 +181,4 @@ pub use distlock_file::FileLock;
 #[cfg(feature = "macros")]
 #[doc(inline)]
 pub use distlock_macros::locked;
+pub use env::{connect_from_env, url_with_password, url_with_password_from_env};

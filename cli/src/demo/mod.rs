@@ -35,7 +35,7 @@ const USAGE: u8 = 2;
 /// Runs the demo.
 pub(crate) async fn demo(args: DemoArgs) -> Result<ExitCode> {
     let (url, scratch) = match &args.url {
-        Some(url) => (url.clone(), None),
+        Some(url) => (distlock::url_with_password_from_env(url)?, None),
         None => {
             let dir = scratch_dir();
             (format!("file://{}", dir.display()), Some(dir))
