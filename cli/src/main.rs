@@ -61,7 +61,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     diag::init_tracing(cli.verbose);
-    if !matches!(cli.command, Command::Run(_)) {
+    if matches!(cli.command, Command::Bench(_)) {
         pipes::die_quietly_on_closed_stdout();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -1,9 +1,11 @@
 //! Closed output pipes: `distlock demo | head -1` must end quietly, not panic.
 //!
 //! Rust ignores SIGPIPE, so a write to a closed pipe fails with EPIPE and `println!`
-//! panics ("failed printing to stdout: Broken pipe"). The printing subcommands get the
-//! default disposition back, so they end as `cat` or `seq` do: killed by SIGPIPE, which a
-//! shell reports as status 141 and does not print. `distlock run` keeps SIGPIPE ignored:
+//! panics ("failed printing to stdout: Broken pipe"). `bench`, which keeps no state worth
+//! cleaning up, gets the default disposition back, so it ends as `cat` or `seq` do: killed
+//! by SIGPIPE, which a shell reports as status 141 and does not print. `demo` keeps SIGPIPE
+//! ignored and treats EPIPE as a quiet end (as ripgrep does), so it still removes the stock
+//! and scratch files it made. `distlock run` keeps SIGPIPE ignored:
 //! a lock holder must never die of a closed pipe while its command runs, and it writes
 //! its few messages with [`crate::diag::error`], which ignores write errors.
 
