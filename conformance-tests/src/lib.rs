@@ -71,7 +71,7 @@ mod cases;
 mod harness;
 mod runner;
 
-pub use case::{Case, Outcome};
+pub use case::{Case, Outcome, SkippedCheck};
 pub use cases::run_case;
 pub use harness::{Faults, Harness};
 pub use runner::{run_test, CASE_LIMIT};
