@@ -69,6 +69,7 @@
 mod case;
 mod cases;
 mod harness;
+pub mod proxy;
 mod runner;
 
 pub use case::{Case, Outcome, SkippedCheck};

@@ -7,12 +7,15 @@
 //! found on every run, not by the luck of a random timer.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use distlock_core::{DistributedLock, LockExt, LockGuard, Result};
+use distlock_core::{AcquireOptions, DistributedLock, LockExt, LockGuard, Result};
 
 use super::cut::{Step, Stepped};
 use super::{ok, within, Ctx, SLACK};
+use crate::case::Case;
+use crate::harness::Harness;
 
 /// How long a stepped acquire may sleep unwoken before it counts as parked (waiting for a
 /// release), and how long a cut waits for the wake that follows a suspension.
@@ -29,35 +32,94 @@ const QUEUED_POINTS: usize = 12;
 /// A waiter is given this long to queue up before the holder releases.
 const SETTLE: Duration = Duration::from_millis(200);
 
-pub(crate) async fn leaves_no_hold(ctx: &Ctx) {
-    let (a, b, c) = (ctx.client().await, ctx.client().await, ctx.client().await);
-    let budget = Duration::from_secs(90);
+/// What the cuts need from the case, owned: they run on a runtime of their own.
+struct Scene {
+    harness: Arc<dyn Harness>,
+    case: Case,
+    names: [String; 4],
+}
 
-    let free = ctx.name("free");
+impl Scene {
+    async fn client(&self) -> Box<dyn DistributedLock> {
+        match self.harness.client().await {
+            Ok(c) => c,
+            Err(e) => panic!("{}: the harness could not make a client: {e}", self.case),
+        }
+    }
+}
+
+pub(crate) async fn leaves_no_hold(ctx: &Ctx) {
+    let scene = Scene {
+        harness: ctx.harness.clone(),
+        case: ctx.case,
+        names: ["free", "free-try", "contended", "handoff"].map(|n| ctx.name(n)),
+    };
+    // On a runtime with one thread, the backend's own tasks (a connection's driver, a
+    // session's reader) run only while the stepped acquire is suspended, so every round trip
+    // to the store is a suspension point however fast the store answers: on a multi-threaded
+    // runtime a reply can arrive and be processed within a single poll.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("conformance-cancel".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a Tokio runtime");
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                runtime.block_on(cut_everywhere(&scene))
+            }));
+            // Not dropped while unwinding: that would wait for stuck blocking tasks forever.
+            runtime.shutdown_timeout(Duration::from_secs(5));
+            let _ = tx.send(outcome);
+        });
+    if let Err(e) = spawned {
+        panic!("no thread for the cancellation cuts: {e}");
+    }
+    match rx.await {
+        Ok(Ok(passed)) => passed.into_iter().for_each(|check| ctx.passed(check)),
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("the cancellation thread ended without a word"),
+    }
+}
+
+/// Returns the sub-checks that passed, in order; panics at the first failure.
+async fn cut_everywhere(scene: &Scene) -> Vec<&'static str> {
+    let (a, b, c) = (
+        scene.client().await,
+        scene.client().await,
+        scene.client().await,
+    );
+    let mut passed = Vec::new();
+    let budget = Duration::from_secs(90);
+    // Default options, so default leases: a hold left behind must be cleaned up, not wait
+    // out a 30 s lease.
+    let waiting = AcquireOptions::wait_forever();
+    let once = AcquireOptions::try_once();
+    let [free, free_try, contended, handoff] = &scene.names;
+
     within(budget, "cutting acquires of a free lock", async {
-        let (b, free) = (b.as_ref(), free.as_str());
-        each_point(ctx, c.as_ref(), free, || async move {
-            b.acquire(free).await.map(Some)
+        let (b, waiting) = (b.as_ref(), &waiting);
+        each_point(scene, c.as_ref(), free, || b.acquire_opts(free, waiting)).await
+    })
+    .await;
+    passed.push("free_acquire");
+
+    within(budget, "cutting try_acquires of a free lock", async {
+        let (b, once) = (b.as_ref(), &once);
+        each_point(scene, c.as_ref(), free_try, || {
+            b.acquire_opts(free_try, once)
         })
         .await
     })
     .await;
-    ctx.passed("free_acquire");
+    passed.push("free_try_acquire");
 
-    let free_try = ctx.name("free-try");
-    within(budget, "cutting try_acquires of a free lock", async {
-        let (b, free_try) = (b.as_ref(), free_try.as_str());
-        each_point(ctx, c.as_ref(), free_try, || b.try_acquire(free_try)).await
-    })
-    .await;
-    ctx.passed("free_try_acquire");
-
-    let contended = ctx.name("contended");
-    let holder = ok(a.try_acquire(&contended).await, "holder").expect("free lock");
+    let holder = ok(a.try_acquire(contended).await, "holder").expect("free lock");
     within(budget, "cutting waiters on a held lock", async {
         for point in 1..=QUEUED_POINTS {
             for after_wake in [false, true] {
-                let mut waiter = Stepped::new(b.acquire(&contended));
+                let mut waiter = Stepped::new(b.acquire_opts(contended, &waiting));
                 match waiter.advance(point, QUIET).await {
                     Step::Finished(got) => panic!("a waiter acquired a held lock: {got:?}"),
                     Step::Suspended if after_wake => {
@@ -77,26 +139,26 @@ pub(crate) async fn leaves_no_hold(ctx: &Ctx) {
     );
     ok(holder.release().await, "holder release");
     expect_free(
-        ctx,
+        scene,
         c.as_ref(),
-        &contended,
+        contended,
         "waiters cancelled while queued",
     )
     .await;
-    ctx.passed("queued_waiter");
+    passed.push("queued_waiter");
 
-    let handoff = ctx.name("handoff");
     within(budget, "cutting waiters during a hand-off", async {
-        hand_off(ctx, b.as_ref(), c.as_ref(), &handoff).await
+        hand_off(scene, b.as_ref(), c.as_ref(), handoff, &waiting).await
     })
     .await;
-    ctx.passed("hand_off");
+    passed.push("hand_off");
+    passed
 }
 
 /// Cuts `acquire()` of a free lock at each of its points in turn, checking after each cut
 /// that `verifier` gets the lock.
 async fn each_point<Fut>(
-    ctx: &Ctx,
+    scene: &Scene,
     verifier: &dyn DistributedLock,
     name: &str,
     acquire: impl Fn() -> Fut,
@@ -121,7 +183,7 @@ async fn each_point<Fut>(
             drop(attempt);
             let when = if after_wake { "woken after" } else { "at" };
             expect_free(
-                ctx,
+                scene,
                 verifier,
                 name,
                 &format!("cut {when} await point {point}"),
@@ -134,11 +196,17 @@ async fn each_point<Fut>(
 
 /// A waiter queued behind a holder is cut at each point after the holder's release, while
 /// the lock is being handed to it (a notification, a watch, a server-side wait returning).
-async fn hand_off(ctx: &Ctx, b: &dyn DistributedLock, c: &dyn DistributedLock, name: &str) {
+async fn hand_off(
+    scene: &Scene,
+    b: &dyn DistributedLock,
+    c: &dyn DistributedLock,
+    name: &str,
+    waiting: &AcquireOptions,
+) {
     for point in 0..=MAX_POINTS {
         for after_wake in [false, true] {
-            let holder = acquire_within_cleanup(ctx, c, name, point, after_wake).await;
-            let mut waiter = Stepped::new(b.acquire(name));
+            let holder = acquire_within_cleanup(scene, c, name, point, after_wake).await;
+            let mut waiter = Stepped::new(b.acquire_opts(name, waiting));
             if let Ok(Step::Finished(got)) =
                 tokio::time::timeout(SETTLE, waiter.advance(usize::MAX, SETTLE)).await
             {
@@ -152,7 +220,7 @@ async fn hand_off(ctx: &Ctx, b: &dyn DistributedLock, c: &dyn DistributedLock, n
             };
             match step {
                 Step::Finished(got) => {
-                    let guard = ok(got, "an uncut hand-off");
+                    let guard = ok(got, "an uncut hand-off").expect("a waiting acquire ends held");
                     ok(guard.release().await, "release");
                     if after_wake {
                         return;
@@ -169,13 +237,13 @@ async fn hand_off(ctx: &Ctx, b: &dyn DistributedLock, c: &dyn DistributedLock, n
 }
 
 async fn acquire_within_cleanup(
-    ctx: &Ctx,
+    scene: &Scene,
     c: &dyn DistributedLock,
     name: &str,
     point: usize,
     after_wake: bool,
 ) -> LockGuard {
-    let limit = ctx.harness.cleanup();
+    let limit = scene.harness.cleanup();
     let when = if after_wake { "woken after" } else { "at" };
     c.acquire_timeout(name, limit).await.unwrap_or_else(|e| {
         panic!(
@@ -185,8 +253,8 @@ async fn acquire_within_cleanup(
     })
 }
 
-async fn expect_free(ctx: &Ctx, verifier: &dyn DistributedLock, name: &str, what: &str) {
-    let limit = ctx.harness.cleanup();
+async fn expect_free(scene: &Scene, verifier: &dyn DistributedLock, name: &str, what: &str) {
+    let limit = scene.harness.cleanup();
     let start = Instant::now();
     let guard = verifier
         .acquire_timeout(name, limit)

@@ -69,8 +69,9 @@ impl Ctx {
             check,
             reason: why.into(),
         };
+        // One write, so parallel tests' output cannot split the line.
         use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "SKIPPED {skip}");
+        let _ = std::io::stderr().write_all(format!("SKIPPED {skip}\n").as_bytes());
         lock(&self.skipped).push(skip);
     }
 
