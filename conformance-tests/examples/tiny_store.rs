@@ -262,12 +262,12 @@ fn shared_table() -> Arc<Table> {
 }
 
 #[derive(Debug)]
-pub struct TinyHarness {
+struct TinyHarness {
     table: Arc<Table>,
 }
 
 impl TinyHarness {
-    pub fn new() -> Self {
+    fn new() -> Self {
         TinyHarness {
             table: shared_table(),
         }

@@ -118,3 +118,52 @@ pub(crate) fn summary(suite: &str, done: &[(Case, Option<Outcome>)]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::SkippedCheck;
+
+    #[test]
+    fn the_summary_counts_passed_and_skipped_checks_per_case() {
+        let stale = Case::StaleGuardCannotReleaseOrExtend;
+        let done = vec![
+            (
+                stale,
+                Some(Outcome {
+                    case: stale,
+                    passed: vec!["stale_release_and_extend"],
+                    skipped: vec![SkippedCheck {
+                        case: stale,
+                        check: "renewal_of_a_stale_hold",
+                        reason: "no faults".into(),
+                    }],
+                }),
+            ),
+            (Case::FifoOrder, None),
+            (
+                Case::AcquireReleaseReacquire,
+                Some(Outcome {
+                    case: Case::AcquireReleaseReacquire,
+                    passed: vec!["main"],
+                    skipped: vec![],
+                }),
+            ),
+        ];
+        let text = summary("mine", &done);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "conformance summary (mine): 3 cases: 2 passed (1 with skipped checks), 0 skipped, \
+             1 failed; sub-checks: 2 passed, 1 skipped"
+        );
+        // In suite order, whatever order the cases ended in.
+        assert_eq!(lines[1], "  acquire_release_reacquire: 1 passed, 0 skipped");
+        assert_eq!(
+            lines[2],
+            "  stale_guard_cannot_release_or_extend: 1 passed, 1 skipped \
+             [renewal_of_a_stale_hold: no faults]"
+        );
+        assert_eq!(lines[3], "  fifo_order: FAILED");
+    }
+}
