@@ -18,6 +18,9 @@ use distlock_core::{DistributedLock, LockError, LockGuard, Result};
 #[async_trait]
 pub trait Harness: Send + Sync + 'static {
     /// A new client with its own connections (a new pool, session or connection).
+    /// Called on the case's runtime, or for the cancellation cuts on a one-thread runtime
+    /// of their own (so no `block_in_place`); the client is used on the runtime it was
+    /// made on only.
     async fn client(&self) -> Result<Box<dyn DistributedLock>>;
 
     /// The fault injector, if the backend has one.
