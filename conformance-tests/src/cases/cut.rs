@@ -55,7 +55,7 @@ pub(crate) struct Stepped<F: Future> {
     fut: Pin<Box<F>>,
     flag: Arc<Flag>,
     /// How many times it returned `Pending` so far.
-    pub pendings: usize,
+    pendings: usize,
 }
 
 impl<F: Future> Stepped<F> {
