@@ -25,6 +25,7 @@ mod lock;
 pub mod memory;
 mod name;
 mod options;
+pub mod settings;
 mod status;
 mod token;
 
