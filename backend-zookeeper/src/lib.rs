@@ -123,7 +123,9 @@ mod hold;
 mod lock;
 mod recipe;
 mod session;
+mod url;
 
 pub use config::{Credentials, ZkConfig, DEFAULT_ROOT, DEFAULT_SESSION_TIMEOUT};
 pub use lock::ZkLock;
+pub use url::SCHEMES;
 pub use zookeeper_client;
