@@ -451,14 +451,15 @@ async fn pool_pitfall_reproduced_with_plain_sqlx_and_the_backend_is_immune() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_never_show_in_debug_or_errors() {
     let (port, conn) = shared_server_with_user("locker", "Sup3rSecretPw").await;
-    let good = format!("mysql://locker:Sup3rSecretPw@127.0.0.1:{port}/?probe_interval=200ms");
+    let good =
+        format!("mysql://locker:Sup3rSecretPw@127.0.0.1:{port}/distlock?probe_interval=200ms");
     let c = distlock_mysql::MySqlLock::connect(&good).await.unwrap();
     assert!(!format!("{c:?}").contains("Sup3rSecretPw"));
     let g = c.try_acquire("creds").await.unwrap().expect("free lock");
     assert!(!format!("{g:?}").contains("Sup3rSecretPw"));
     g.release().await.unwrap();
 
-    let bad = format!("mysql://locker:WrongSecretPw@127.0.0.1:{port}/");
+    let bad = format!("mysql://locker:WrongSecretPw@127.0.0.1:{port}/distlock");
     let e = distlock_mysql::MySqlLock::connect(&bad).await.unwrap_err();
     let shown = format!("{e} {e:?}");
     assert!(!shown.contains("WrongSecretPw"), "{shown}");
@@ -475,12 +476,12 @@ async fn tls_options_reach_sqlx() {
     let base = shared_url();
     // The throwaway server has no certificate: `disabled` connects, `required` must not
     // silently fall back to plain text.
-    let plain = distlock_mysql::MySqlLock::connect(&format!("{base}?ssl-mode=disabled"))
+    let plain = distlock_mysql::MySqlLock::connect(&format!("{base}distlock?ssl-mode=disabled"))
         .await
         .unwrap();
     let g = plain.try_acquire("tls/plain").await.unwrap().expect("free");
     g.release().await.unwrap();
-    let e = distlock_mysql::MySqlLock::connect(&format!("{base}?ssl-mode=required"))
+    let e = distlock_mysql::MySqlLock::connect(&format!("{base}distlock?ssl-mode=required"))
         .await
         .unwrap_err();
     assert!(
@@ -660,7 +661,14 @@ async fn cleanup_kill_after_a_restart_spares_a_session_that_reuses_the_id() {
 async fn dropped_clients_leave_no_connections() {
     let (port, mut conn) = shared_server_with_user("leakcheck", "leakpw").await;
     for mode in ["get_lock", "row_lock"] {
-        let url = format!("mysql://leakcheck:leakpw@127.0.0.1:{port}/?mode={mode}");
+        let url = format!(
+            "mysql://leakcheck:leakpw@127.0.0.1:{port}/{}?mode={mode}",
+            if mode == "get_lock" {
+                "distlock"
+            } else {
+                "distlock_row_lock"
+            }
+        );
         for i in 0..5 {
             let c = distlock_mysql::MySqlLock::connect(&url).await.unwrap();
             let g = c
@@ -700,7 +708,8 @@ async fn dropped_clients_leave_no_connections() {
 /// Building a client is synchronous and must not need a runtime (nor panic without one).
 #[test]
 fn a_client_can_be_built_outside_a_runtime() {
-    let config = distlock_mysql::MySqlConfig::from_url("mysql://root@127.0.0.1:9/").unwrap();
+    let config =
+        distlock_mysql::MySqlConfig::from_url("mysql://root@127.0.0.1:9/distlock").unwrap();
     let c = distlock_mysql::MySqlLock::new(config);
     drop(c.clone());
     // And it works once inside one.

@@ -122,6 +122,7 @@ mod error;
 mod hold;
 mod lock;
 mod recipe;
+mod refused;
 mod session;
 mod url;
 
