@@ -125,7 +125,7 @@ impl MySqlConfig {
 }
 
 pub(crate) fn default_probe_timeout(interval: Duration) -> Duration {
-    (interval * 2).max(Duration::from_secs(5))
+    interval.saturating_mul(2).max(Duration::from_secs(5))
 }
 
 impl fmt::Debug for MySqlConfig {

@@ -11,6 +11,7 @@
 pub mod mariadb;
 pub mod process;
 pub mod redis;
+pub mod url_fuzz;
 pub mod zookeeper;
 
 pub use process::{free_port, scratch_dir, ServerProcess, Spec};

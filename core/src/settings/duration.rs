@@ -4,9 +4,13 @@ use std::time::Duration;
 
 use crate::{LockError, Result};
 
+/// The longest duration a URL may give: longer ones are mistakes, and arithmetic on them
+/// (a timeout plus a grace, twice an interval) could overflow.
+pub const MAX_URL_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// Reads the duration parameter `key` = `value`: `500ms`, `30s`, `2m`, `1h 30m`
-/// ([`humantime`] syntax). A bare number, a negative or a value past the range of
-/// [`Duration`] is a [`Config`](crate::ErrorKind::Config) error naming `key`.
+/// ([`humantime`] syntax). A bare number, a negative, or a value above
+/// [`MAX_URL_DURATION`] (a year) is a [`Config`](crate::ErrorKind::Config) error naming `key`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -25,11 +29,17 @@ pub fn parse_duration(key: &str, value: &str) -> Result<Duration> {
              always carry a unit)"
         )));
     }
-    humantime::parse_duration(value).map_err(|e| {
+    let duration = humantime::parse_duration(value).map_err(|e| {
         LockError::config(format!(
             "{key} must be a duration such as 500ms, 30s or 2m, not {value:?} ({e})"
         ))
-    })
+    })?;
+    if duration > MAX_URL_DURATION {
+        return Err(LockError::config(format!(
+            "{key}={value} is longer than a year"
+        )));
+    }
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -66,6 +76,8 @@ mod tests {
             "infs",
             "99999999999999999999s",
             "18446744073709551616s",
+            "18446744073709551615s",
+            "367days",
             "5 parsecs",
         ] {
             let e = parse_duration("session_timeout", text).unwrap_err();

@@ -6,7 +6,8 @@
 //! A duration in a URL **must carry its unit**: `500ms`, `30s`, `2m`, `1h`, `1m 30s`
 //! ([`humantime`] syntax). A bare number such as `2000` is refused with a
 //! [`Config`](crate::ErrorKind::Config) error, because every reader would guess a different
-//! unit (milliseconds for one tool, seconds for the next).
+//! unit (milliseconds for one tool, seconds for the next). Durations above a year
+//! ([`MAX_URL_DURATION`]) are refused too.
 //!
 //! # Passwords
 //! Parsers cut the user information off at the **last** `@` before they look at anything
@@ -21,7 +22,7 @@ mod percent;
 mod redacted;
 
 pub use boolean::parse_bool;
-pub use duration::parse_duration;
+pub use duration::{parse_duration, MAX_URL_DURATION};
 pub use parts::{scheme_of, UrlParts};
 pub use percent::percent_decode;
 pub use redacted::RedactedUrl;
