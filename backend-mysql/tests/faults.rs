@@ -517,7 +517,14 @@ async fn no_guard_when_the_session_dies_before_the_token_is_drawn(mode: Mode) {
         .await
         .unwrap();
     sqlx::raw_sql("BEGIN").execute(&mut blocker).await.unwrap();
-    sqlx::query("SELECT token FROM distlock.distlock_fence WHERE name = ? FOR UPDATE")
+    // The mode's own database (see `common::url`).
+    let fence = match mode {
+        Mode::GetLock => "SELECT token FROM distlock.distlock_fence WHERE name = ? FOR UPDATE",
+        Mode::RowLock => {
+            "SELECT token FROM distlock_row_lock.distlock_fence WHERE name = ? FOR UPDATE"
+        }
+    };
+    sqlx::query(fence)
         .bind(key.as_bytes())
         .execute(&mut blocker)
         .await

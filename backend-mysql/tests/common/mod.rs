@@ -84,8 +84,9 @@ pub async fn holder_session(base: &str, mode: Mode, guard: &LockGuard) -> Option
             conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED")
                 .await
                 .expect("isolation");
+            // The row-lock mode's own database (see `url`).
             sqlx::query_scalar(
-                "SELECT CAST(holder AS SIGNED) FROM distlock.distlock_locks WHERE name = ?",
+                "SELECT CAST(holder AS SIGNED) FROM distlock_row_lock.distlock_locks WHERE name = ?",
             )
             .bind(key.as_bytes())
             .fetch_optional(&mut conn)
