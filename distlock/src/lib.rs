@@ -4,8 +4,8 @@
 //! Pick backends with cargo features (`redis`, `zookeeper`, `mysql`; lock files and the
 //! in-memory backend are always there) and one of them at run time with a URL. To
 //! configure a backend in code instead, use its crate through this one:
-//! [`distlock::redis`](https://docs.rs/distlock-redis), `distlock::zookeeper`,
-//! `distlock::mysql`, [`distlock::file`](file) (each behind its feature).
+//! `distlock::redis`, `distlock::zookeeper`,
+//! `distlock::mysql`, [`distlock::file`](mod@file) (each behind its feature).
 //!
 //! ```
 //! use distlock::LockExt;
