@@ -133,3 +133,16 @@ async fn row_lock_a_fresh_name_is_free_among_a_thousand_holds() {
         .await
         .expect("test took too long");
 }
+
+/// Settings built in code without a database are refused at the first acquire, before
+/// any connection is made (distlock never creates or picks a database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_without_a_database_are_refused() {
+    let options = distlock_mysql::MySqlConnectOptions::new()
+        .host("127.0.0.1")
+        .port(distlock_testkit::free_port());
+    let locks = MySqlLock::new(distlock_mysql::MySqlConfig::new(options));
+    let e = locks.try_acquire("no-db").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(e.to_string().contains("database"), "{e}");
+}

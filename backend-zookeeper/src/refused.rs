@@ -15,6 +15,9 @@ use tokio::net::TcpStream;
 /// proves nothing, and the session's own connect decides.
 const PROBE_LIMIT: Duration = Duration::from_secs(2);
 
+/// How long the session's connect runs alone before the probes start.
+const PROBE_DELAY: Duration = Duration::from_millis(100);
+
 /// Resolves to an error of kind `Connection` once every host in `hosts`
 /// (`h1:p1,h2:p2[/chroot]`) refused a TCP connection; never resolves otherwise (at least
 /// one host may be reachable, so the session's connect must decide).
@@ -22,6 +25,8 @@ const PROBE_LIMIT: Duration = Duration::from_secs(2);
 /// # Cancel safety
 /// Cancel safe: it only opens and drops probe sockets.
 pub(crate) async fn all_refused(hosts: &str) -> LockError {
+    // A session that comes up at once (the usual case) costs the ensemble no probe.
+    tokio::time::sleep(PROBE_DELAY).await;
     let addresses: Vec<String> = hosts
         .split('/')
         .next()
