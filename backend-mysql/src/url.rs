@@ -2,7 +2,6 @@
 
 use distlock_core::settings::{parse_duration, UrlParts};
 use distlock_core::{LockError, Result};
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use sqlx::mysql::MySqlConnectOptions;
 use sqlx::ConnectOptions;
 use url::Url;
@@ -102,11 +101,7 @@ impl MySqlConfig {
         }
         // Rebuilt for sqlx with the user information re-escaped, so that what the last-'@'
         // rule read as the password reaches the server unchanged.
-        let userinfo = match (parts.user()?, parts.password()?) {
-            (Some(user), Some(password)) => format!("{}:{}@", escape(&user), escape(&password)),
-            (Some(user), None) => format!("{}@", escape(&user)),
-            _ => String::new(),
-        };
+        let userinfo = parts.escaped_userinfo()?;
         let mut parsed = Url::parse(&format!(
             "mysql://{userinfo}{}{}",
             parts.hosts(),
@@ -128,10 +123,6 @@ impl MySqlConfig {
         }
         Ok(config)
     }
-}
-
-fn escape(part: &str) -> String {
-    utf8_percent_encode(part, NON_ALPHANUMERIC).to_string()
 }
 
 #[cfg(test)]

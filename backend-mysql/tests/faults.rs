@@ -864,3 +864,20 @@ async fn shared_server_with_user(user: &str, password: &str) -> (String, sqlx::M
     }
     (port, conn)
 }
+
+/// A password holding URL delimiters, written unescaped, authenticates: the user
+/// information ends at the last `@` (issue 10), and it never shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_with_url_delimiters_authenticates_unescaped() {
+    let (port, conn) = shared_server_with_user("oddpw", "Sup3r?S3c/r@t").await;
+    let url = format!("MySQL://oddpw:Sup3r?S3c/r@t@127.0.0.1:{port}/distlock?probe_interval=1s");
+    let locks = distlock_mysql::MySqlLock::connect(&url).await.unwrap();
+    assert!(!format!("{locks:?}").contains("S3c"));
+    let g = locks
+        .try_acquire("odd-password")
+        .await
+        .unwrap()
+        .expect("free");
+    g.release().await.unwrap();
+    let _ = conn.close().await;
+}

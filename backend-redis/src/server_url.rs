@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use distlock_core::settings::{percent_decode, RedactedUrl};
+use distlock_core::settings::{percent_decode, RedactedUrl, UrlParts};
 use distlock_core::{LockError, Result};
 use url::Url;
 
@@ -20,9 +20,22 @@ impl ServerUrl {
     /// Parses and validates `url`. Errors are of kind
     /// [`Config`](distlock_core::ErrorKind::Config) and never quote the password.
     pub fn parse(url: &str) -> Result<Self> {
-        let parsed = Url::parse(url).map_err(|e| {
-            LockError::config(format!("not a Redis URL ({e}): {}", RedactedUrl::new(url)))
+        let shown = RedactedUrl::new(url);
+        // Cut at the last '@' first (see `distlock_core::settings::UrlParts`), so a password
+        // holding '?', '/' or '@' stays whole, then handed to the strict parser re-escaped.
+        let parts = UrlParts::parse(url).map_err(|e| {
+            LockError::config(format!("not a Redis URL: {shown} ({})", e.message()))
         })?;
+        let query = parts.query().map(|q| format!("?{q}")).unwrap_or_default();
+        let normalized = format!(
+            "{}://{}{}{}{query}",
+            parts.scheme(),
+            parts.escaped_userinfo()?,
+            parts.hosts(),
+            parts.path()
+        );
+        let parsed = Url::parse(&normalized)
+            .map_err(|e| LockError::config(format!("not a Redis URL ({e}): {shown}")))?;
         let redacted = redact(&parsed);
         match parsed.scheme() {
             "redis" | "rediss" => {}
@@ -134,6 +147,15 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
             assert!(!format!("{e} {e:?}").contains("s3cret"), "{bad}: {e:?}");
         }
+    }
+
+    #[test]
+    fn a_password_with_url_delimiters_stays_whole() {
+        let u = ServerUrl::parse("REDIS://u:s3c?r/e@t@h:1/2").unwrap();
+        assert_eq!(u.password().as_deref(), Some("s3c?r/e@t"));
+        assert_eq!(u.host_port(), "h:1");
+        assert_eq!(u.database(), 2);
+        assert!(!format!("{u:?} {u}").contains("s3c"));
     }
 
     #[test]

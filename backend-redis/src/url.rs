@@ -2,7 +2,6 @@
 
 use distlock_core::settings::{parse_duration, UrlParts};
 use distlock_core::{DistributedLock, LockError, Result};
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use crate::config::{RedisConfig, RedisConfigBuilder};
 use crate::lock::RedisLock;
@@ -57,11 +56,7 @@ pub fn parse_url(url: &str) -> Result<(Mode, RedisConfigBuilder)> {
     };
     // Re-escaped, so that what the last-'@' rule read as the password reaches the server
     // unchanged through each server's own URL.
-    let userinfo = match (parts.user()?, parts.password()?) {
-        (Some(user), Some(password)) => format!("{}:{}@", escape(&user), escape(&password)),
-        (Some(user), None) => format!("{}@", escape(&user)),
-        _ => String::new(),
-    };
+    let userinfo = parts.escaped_userinfo()?;
     let urls: Vec<String> = parts
         .hosts()
         .split(',')
@@ -90,10 +85,6 @@ pub fn parse_url(url: &str) -> Result<(Mode, RedisConfigBuilder)> {
         };
     }
     Ok((mode, builder))
-}
-
-fn escape(part: &str) -> String {
-    utf8_percent_encode(part, NON_ALPHANUMERIC).to_string()
 }
 
 /// Connects to whatever `url` names (see [`parse_url`]).

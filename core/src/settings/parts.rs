@@ -1,5 +1,7 @@
 //! Cutting a lock URL into its parts, the same way for every backend.
 
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+
 use crate::settings::percent_decode;
 use crate::{LockError, Result};
 
@@ -96,6 +98,19 @@ impl<'a> UrlParts<'a> {
             .transpose()
     }
 
+    /// The user information re-escaped for a strict URL parser (`user:password@`, every
+    /// byte outside `[A-Za-z0-9]` percent-encoded), or empty without one: what this type
+    /// read as the user and password reaches a driver unchanged, even when the password
+    /// holds `?`, `/` or `@`. Never print it.
+    pub fn escaped_userinfo(&self) -> Result<String> {
+        let escape = |part: &str| utf8_percent_encode(part, NON_ALPHANUMERIC).to_string();
+        Ok(match (self.user()?, self.password()?) {
+            (Some(user), Some(password)) => format!("{}:{}@", escape(&user), escape(&password)),
+            (Some(user), None) => format!("{}@", escape(&user)),
+            _ => String::new(),
+        })
+    }
+
     /// Whether the URL has user information (`…@`).
     pub fn has_userinfo(&self) -> bool {
         self.userinfo.is_some()
@@ -173,6 +188,7 @@ mod tests {
     fn the_last_at_ends_the_user_information() {
         let u = UrlParts::parse("zk://u:p@ss/w?rd#x@h:1/c?session_timeout=2s").unwrap();
         assert_eq!(u.password().unwrap().as_deref(), Some("p@ss/w?rd#x"));
+        assert_eq!(u.escaped_userinfo().unwrap(), "u:p%40ss%2Fw%3Frd%23x@");
         assert_eq!(u.hosts(), "h:1");
         assert_eq!(u.path(), "/c");
         assert_eq!(u.query(), Some("session_timeout=2s"));
