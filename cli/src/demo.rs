@@ -84,7 +84,18 @@ pub(crate) async fn demo(args: DemoArgs) -> distlock::Result<ExitCode> {
 
 /// The URL without its password, for printing.
 pub(crate) fn redact(url: &str) -> String {
-    distlock::settings::RedactedUrl::new(url).to_string()
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _password)) => {
+                    format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+                }
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 #[cfg(test)]
