@@ -30,6 +30,7 @@ pub mod memory;
 mod name;
 mod options;
 pub mod scope;
+pub mod settings;
 mod status;
 mod token;
 

@@ -2,7 +2,10 @@
 //! the store: Redis, ZooKeeper, MySQL/MariaDB, or lock files on one host.
 //!
 //! Pick backends with cargo features (`redis`, `zookeeper`, `mysql`; lock files and the
-//! in-memory backend are always there) and one of them at run time with a URL:
+//! in-memory backend are always there) and one of them at run time with a URL. To
+//! configure a backend in code instead, use its crate through this one:
+//! `distlock::redis`, `distlock::zookeeper`,
+//! `distlock::mysql`, [`distlock::file`](mod@file) (each behind its feature).
 //!
 //! ```
 //! use distlock::LockExt;
@@ -110,7 +113,7 @@ pub mod env;
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
-pub use connect::connect;
+pub use connect::{connect, schemes};
 pub use default_client::{default_client, set_default};
 pub use distlock_core::*;
 pub use distlock_file::FileLock;
@@ -182,3 +185,17 @@ pub use distlock_file::FileLock;
 #[doc(inline)]
 pub use distlock_macros::locked;
 pub use env::{connect_from_env, url_with_password, url_with_password_from_env};
+
+/// The lock-file backend (always built): [`file::FileLock`], configured in code.
+pub use distlock_file as file;
+/// The MySQL/MariaDB backend (feature `mysql`): [`mysql::MySqlConfig`], [`mysql::MySqlLock`].
+#[cfg(feature = "mysql")]
+pub use distlock_mysql as mysql;
+/// The Redis backend (feature `redis`): [`redis::RedisConfig`], [`redis::RedisLock`],
+/// [`redis::Redlock`].
+#[cfg(feature = "redis")]
+pub use distlock_redis as redis;
+/// The ZooKeeper backend (feature `zookeeper`): [`zookeeper::ZkConfig`],
+/// [`zookeeper::ZkLock`].
+#[cfg(feature = "zookeeper")]
+pub use distlock_zookeeper as zookeeper;
