@@ -30,6 +30,14 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "the facade with each backend feature alone and with none; distlock-redis with tls"
+# `cargo test --workspace` builds the facade with every feature (the CLI enables them), so
+# the "feature not enabled" arms and the tls arm are only compiled here.
+for features in "" redis zookeeper mysql; do
+  cargo check --quiet -p distlock --no-default-features ${features:+--features "$features"}
+done
+cargo check --quiet -p distlock-redis --features tls
+
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 

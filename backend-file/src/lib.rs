@@ -22,5 +22,7 @@ mod hold;
 mod inspect;
 mod lock;
 mod path;
+mod url;
 
 pub use lock::FileLock;
+pub use url::SCHEMES;

@@ -8,9 +8,14 @@ use distlock_core::{DistributedLock, ErrorKind, Inspect, LockExt, LockName, Seve
 use distlock_mysql::{server_key, MySqlLock};
 use distlock_testkit::mariadb::MariaDbServer;
 
+/// The testkit's database for `mode` (the modes refuse to share one).
 async fn client(port: u16, mode: &str) -> MySqlLock {
+    let database = match mode {
+        "get_lock" => distlock_testkit::mariadb::GET_LOCK_DATABASE,
+        _ => distlock_testkit::mariadb::ROW_LOCK_DATABASE,
+    };
     MySqlLock::connect(&format!(
-        "mysql://root@127.0.0.1:{port}/?mode={mode}&probe_interval=300ms&probe_timeout=1s"
+        "mysql://root@127.0.0.1:{port}/{database}?mode={mode}&probe_interval=300ms&probe_timeout=1s"
     ))
     .await
     .unwrap()
@@ -104,10 +109,12 @@ async fn holders_break_and_doctor_in_both_modes() {
 
         // A wait_timeout below the probe interval: new sessions get it.
         sqlx_set(port, "SET GLOBAL wait_timeout = 1").await;
-        let slow_probe =
-            MySqlLock::connect(&format!("mysql://root@127.0.0.1:{port}/?probe_interval=2s"))
-                .await
-                .unwrap();
+        let slow_probe = MySqlLock::connect(&format!(
+            "{}?probe_interval=2s",
+            server.url_for(distlock_testkit::mariadb::GET_LOCK_DATABASE)
+        ))
+        .await
+        .unwrap();
         let findings = inspector(&slow_probe).doctor().await.unwrap();
         let wait = findings.iter().find(|f| f.check == "wait_timeout").unwrap();
         assert_eq!(wait.severity, Severity::Warn, "{findings:?}");

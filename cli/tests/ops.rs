@@ -134,8 +134,9 @@ async fn holders_break_and_doctor_on_mariadb_with_a_password() {
             ))
             .unwrap();
         let url = format!(
-            "mysql://ops:{PASSWORD}@127.0.0.1:{}/?probe_interval=300ms",
-            server.port()
+            "mysql://ops:{PASSWORD}@127.0.0.1:{}/{}?probe_interval=300ms",
+            server.port(),
+            distlock_testkit::mariadb::GET_LOCK_DATABASE
         );
         let locks = distlock::connect(&url).await.unwrap();
         let g = locks.acquire("report").await.unwrap();

@@ -32,6 +32,7 @@ mod name;
 pub mod observe;
 mod options;
 pub mod scope;
+pub mod settings;
 mod status;
 mod token;
 

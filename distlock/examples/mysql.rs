@@ -2,7 +2,7 @@
 //! Takes the URL from `DISTLOCK_URL`:
 //!
 //! ```sh
-//! DISTLOCK_URL=mysql://root@127.0.0.1:3306/ cargo run -p distlock --features mysql --example mysql
+//! DISTLOCK_URL=mysql://app@127.0.0.1:3306/locks cargo run -p distlock --features mysql --example mysql
 //! ```
 
 use std::time::Duration;
@@ -11,8 +11,9 @@ use distlock::{LockError, LockExt};
 
 #[tokio::main]
 async fn main() -> distlock::Result<()> {
-    let url = std::env::var("DISTLOCK_URL")
-        .map_err(|_| LockError::config("set DISTLOCK_URL, e.g. mysql://root@127.0.0.1:3306/"))?;
+    let url = std::env::var("DISTLOCK_URL").map_err(|_| {
+        LockError::config("set DISTLOCK_URL, e.g. mysql://app@127.0.0.1:3306/locks")
+    })?;
     let locks = distlock::connect(&url).await?;
 
     let guard = locks

@@ -25,7 +25,10 @@
 //!
 //! Lock files need no server but serve one host. Redis is the fastest over the network but
 //! a failover can lose a lock (fence your writes); ZooKeeper is the most rigorous (FIFO,
-//! sessions); MySQL is there when it is the store you already run.
+//! sessions); MySQL is there when it is the store you already run. To configure a backend
+//! in code instead of a URL, use its crate through this one: `distlock::redis`,
+//! `distlock::zookeeper`, `distlock::mysql`, [`distlock::file`](mod@file) (each behind its
+//! feature).
 //!
 //! # Acquire and release
 //!
@@ -225,13 +228,14 @@ pub mod __private {
     //! What `#[distlock::locked]` expands to; not a public API.
     pub use crate::locked::{locked, locked_default, LockedReturn};
 }
+pub mod env;
 
 /// The README's Rust examples, compiled as doctests so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
-pub use connect::connect;
+pub use connect::{connect, schemes};
 pub use default_client::{default_client, set_default};
 pub use distlock_core::*;
 pub use distlock_file::FileLock;
@@ -303,3 +307,21 @@ pub use distlock_file::FileLock;
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 #[doc(inline)]
 pub use distlock_macros::locked;
+pub use env::{connect_from_env, url_with_password, url_with_password_from_env};
+
+/// The lock-file backend (always built): [`file::FileLock`], configured in code.
+pub use distlock_file as file;
+/// The MySQL/MariaDB backend (feature `mysql`): [`mysql::MySqlConfig`], [`mysql::MySqlLock`].
+#[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+pub use distlock_mysql as mysql;
+/// The Redis backend (feature `redis`): [`redis::RedisConfig`], [`redis::RedisLock`],
+/// [`redis::Redlock`].
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use distlock_redis as redis;
+/// The ZooKeeper backend (feature `zookeeper`): [`zookeeper::ZkConfig`],
+/// [`zookeeper::ZkLock`].
+#[cfg(feature = "zookeeper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "zookeeper")))]
+pub use distlock_zookeeper as zookeeper;

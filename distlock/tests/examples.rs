@@ -85,8 +85,7 @@ fn zookeeper_example_runs() {
 #[test]
 fn mysql_example_runs() {
     let server = distlock_testkit::mariadb::MariaDbServer::start().unwrap();
-    let url = format!("mysql://root@127.0.0.1:{}/", server.port());
-    let out = run("mysql", Some(&url));
+    let out = run("mysql", Some(&server.url()));
     assert!(
         out.contains("held: example") && out.contains("released"),
         "{out}"

@@ -16,7 +16,7 @@ const MAX_PAYMENT: Duration = Duration::from_secs(10);
 pub(crate) struct DemoArgs {
     /// Lock URL (file:///dir, redis://…, zk://…, mysql://…). Default: lock files in a fresh
     /// temporary directory, removed afterwards.
-    #[arg(long)]
+    #[arg(long, env = "DISTLOCK_URL")]
     pub(crate) url: Option<String>,
     /// Buyer processes racing for the stock (1 to 256).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_BUYERS)))]

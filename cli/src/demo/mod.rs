@@ -35,7 +35,7 @@ const USAGE: u8 = 2;
 /// Runs the demo.
 pub(crate) async fn demo(args: DemoArgs) -> Result<ExitCode> {
     let (url, scratch) = match &args.url {
-        Some(url) => (url.clone(), None),
+        Some(url) => (distlock::url_with_password_from_env(url)?, None),
         None => {
             let dir = scratch_dir();
             (format!("file://{}", dir.display()), Some(dir))
@@ -127,20 +127,9 @@ fn scratch_dir() -> PathBuf {
     ))
 }
 
-/// The URL without its password, for printing.
+/// The URL without its password, for printing (core's one redactor).
 pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _password)) => {
-                    format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
-                }
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
+    distlock::settings::RedactedUrl::new(url).to_string()
 }
 
 #[cfg(test)]

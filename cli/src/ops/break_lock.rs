@@ -10,12 +10,12 @@ use super::human;
 
 /// Exit code when the break was refused for want of `--yes` on a non-interactive stdin, or
 /// declined at the prompt: a usage error, like clap's.
-pub(crate) const USAGE: u8 = 2;
+const USAGE: u8 = crate::exit::USAGE;
 
 #[derive(Args, Debug)]
 pub(crate) struct BreakArgs {
     /// Lock URL (redis://…, zk://…, mysql://…, memory://…; lock files cannot be broken).
-    #[arg(long, default_value_t = crate::default_url())]
+    #[arg(long, env = "DISTLOCK_URL", hide_env_values = true, default_value_t = crate::default_url())]
     url: String,
     /// The lock to break.
     name: String,

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use clap::Args;
 use distlock::Severity;
 
-/// Exit codes of `doctor`, by its worst finding (errors reaching the store use the
-/// command's general error code; usage errors are 2).
+/// Exit codes of `doctor`, by its worst finding (a store that cannot be reached is 69, a
+/// bad URL 78, usage errors 2, as for every subcommand: see `crate::exit`).
 pub(crate) const WARN: u8 = 3;
 /// Some check failed: locks are not safe as deployed.
 pub(crate) const FAIL: u8 = 4;
@@ -14,7 +14,7 @@ pub(crate) const FAIL: u8 = 4;
 #[derive(Args, Debug)]
 pub(crate) struct DoctorArgs {
     /// Lock URL (redis://…, zk://…, mysql://…).
-    #[arg(long, default_value_t = crate::default_url())]
+    #[arg(long, env = "DISTLOCK_URL", hide_env_values = true, default_value_t = crate::default_url())]
     url: String,
 }
 
@@ -24,7 +24,7 @@ pub(crate) async fn doctor(args: DoctorArgs) -> distlock::Result<ExitCode> {
     println!(
         "distlock doctor: {} backend at {}",
         locks.backend_name(),
-        crate::demo::redact(&args.url)
+        distlock::settings::RedactedUrl::new(&args.url)
     );
     if findings.is_empty() {
         println!("PASS  nothing to check for this backend");

@@ -11,7 +11,7 @@ use super::human;
 #[derive(Args, Debug)]
 pub(crate) struct HoldersArgs {
     /// Lock URL (file:///dir, redis://…, zk://…, mysql://…).
-    #[arg(long, default_value_t = crate::default_url())]
+    #[arg(long, env = "DISTLOCK_URL", hide_env_values = true, default_value_t = crate::default_url())]
     url: String,
     /// Only locks whose name starts with this.
     #[arg(default_value = "")]

@@ -8,7 +8,7 @@ use distlock::{DistributedLock, LockError};
 
 /// Connects to `url` and checks that its backend offers [`distlock::Inspect`].
 pub(crate) async fn connect(url: &str) -> distlock::Result<Box<dyn DistributedLock>> {
-    let locks = distlock::connect(url).await?;
+    let locks = crate::store::connect(url).await?;
     if locks.inspect().is_none() {
         return Err(LockError::unsupported(format!(
             "the {} backend cannot list, break or check locks",
