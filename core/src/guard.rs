@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::error::{ErrorKind, LockError, Result};
+use crate::background::spawn_background;
 use crate::hold::Hold;
 use crate::lease::{watchdog, Lease, LeaseClock};
 use crate::name::LockName;
@@ -54,14 +55,13 @@ impl LockGuard {
     pub fn new(parts: GuardParts) -> Self {
         let lease = parts.lease.map(|lease| {
             let clock = Arc::new(LeaseClock::new(&lease));
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(watchdog(
-                    parts.hold.clone(),
-                    parts.status.clone(),
-                    clock.clone(),
-                    lease.renew,
-                ));
-            } else {
+            let watching = spawn_background(watchdog(
+                parts.hold.clone(),
+                parts.status.clone(),
+                clock.clone(),
+                lease.renew,
+            ));
+            if !watching {
                 tracing::warn!(
                     lock = %parts.name,
                     "a leased guard was made outside a Tokio runtime: it will neither renew \
@@ -97,9 +97,24 @@ impl LockGuard {
         self.fencing_token
     }
 
-    /// Whether the hold is still believed held (not lost).
+    /// Whether the hold is still believed held (not released, not lost). A leased hold
+    /// counts as lost from [`LockGuard::valid_until`] on, read from the clock at the call,
+    /// so the answer is right even while the runtime is too busy to run the watchdog.
     pub fn is_held(&self) -> bool {
+        self.check_lease();
         self.status.is_held()
+    }
+
+    /// Declares the hold lost once its local deadline has passed, without waiting for the
+    /// watchdog to wake up (a stalled runtime, a blocked thread).
+    fn check_lease(&self) {
+        if let Some(clock) = &self.lease {
+            if Instant::now() >= clock.deadline() {
+                self.status.mark_lost(LockError::lost(
+                    "the lease ran out before it could be renewed",
+                ));
+            }
+        }
     }
 
     /// For leased holds: the instant until which the hold is known valid locally
@@ -110,6 +125,7 @@ impl LockGuard {
 
     /// A cloneable signal of this hold's loss, for another task.
     pub fn lost_signal(&self) -> LostSignal {
+        self.check_lease();
         self.status.signal()
     }
 
@@ -119,14 +135,17 @@ impl LockGuard {
     /// # Cancel safety
     /// Cancel safe: it only observes state.
     pub async fn lost(&self) -> LockError {
+        self.check_lease();
         match self.status.signal().wait().await {
             Some(e) => e,
             None => std::future::pending().await,
         }
     }
 
-    /// Extends the lease to `ttl` from now. Errors: [`ErrorKind::Unsupported`] without
-    /// leases, [`ErrorKind::NotHeld`] when the hold is gone (the guard is then lost).
+    /// Extends the lease to `ttl` from now. Without a lease (see the backend's capabilities)
+    /// there is nothing to extend and `ttl` is ignored: `Ok(())` while the hold is still
+    /// ours. Error: [`ErrorKind::NotHeld`] when the hold is gone, on every backend (the
+    /// guard is then lost).
     /// Runs one at a time with the background renewal.
     ///
     /// # Cancel safety
@@ -135,6 +154,7 @@ impl LockGuard {
     /// have applied it), so [`LockGuard::valid_until`] never runs past the store's lease.
     pub async fn extend(&self, ttl: Duration) -> Result<()> {
         // A lost hold is never revived, even if the store would still take the extend.
+        self.check_lease();
         if let Some(e) = self.status.lost_error() {
             return Err(LockError::not_held(format!("the hold was lost: {e}")));
         }
@@ -180,6 +200,7 @@ impl LockGuard {
     /// # Cancel safety
     /// Cancel safe: dropped midway, the guard releases again in the background.
     pub async fn release(mut self) -> Result<()> {
+        self.check_lease();
         let lost = self.status.lost_error();
         self.status.mark_released();
         let Some(hold) = self.hold.clone() else {

@@ -16,7 +16,9 @@
 //! ```
 #![warn(missing_docs)]
 
+mod background;
 mod capabilities;
+mod deadline;
 mod error;
 mod guard;
 mod hold;
@@ -25,10 +27,14 @@ mod lock;
 pub mod memory;
 mod name;
 mod options;
+mod retry;
 mod status;
 mod token;
+mod undo;
 
+pub use background::spawn_background;
 pub use capabilities::Capabilities;
+pub use deadline::Deadline;
 pub use error::{ErrorKind, LockError, Result};
 pub use guard::{GuardParts, LockGuard};
 pub use hold::Hold;
@@ -36,5 +42,7 @@ pub use lease::Lease;
 pub use lock::{DistributedLock, LockExt};
 pub use name::LockName;
 pub use options::{AcquireOptions, Wait, DEFAULT_LEASE_TTL};
+pub use retry::{retry_connection_failures, ConnectionRetry, RetryPolicy};
 pub use status::{HoldStatus, LostSignal};
 pub use token::new_owner_token;
+pub use undo::{Armed, Undo};
