@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use distlock_core::{
-    new_owner_token, AcquireOptions, Capabilities, DistributedLock, GuardParts, HoldStatus,
-    LockError, LockGuard, LockName, Result, Wait,
+    new_owner_token, AcquireOptions, Capabilities, Deadline, DistributedLock, GuardParts,
+    HoldStatus, LockError, LockGuard, LockName, Result,
 };
 use rand::Rng;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 use crate::fence;
 use crate::hold::FileHold;
@@ -99,7 +98,7 @@ impl DistributedLock for FileLock {
         name: &LockName,
         options: &AcquireOptions,
     ) -> Result<Option<LockGuard>> {
-        let deadline = options.wait.deadline_from(Instant::now());
+        let deadline = Deadline::start(options.wait);
         let mut backoff = Duration::from_millis(1);
         loop {
             let released = self.released.notified();
@@ -107,17 +106,10 @@ impl DistributedLock for FileLock {
                 return Ok(Some(self.guard(name, file, token)));
             }
             let mut nap = backoff.mul_f64(rand::rng().random_range(0.5..1.0));
-            match (options.wait, deadline) {
-                (Wait::Try, _) => return Ok(None),
-                (_, Some(d)) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Ok(None);
-                    }
-                    nap = nap.min(d - now);
-                }
-                _ => {}
+            if deadline.is_try() || deadline.expired() {
+                return Ok(None);
             }
+            nap = deadline.cap(nap);
             let _ = tokio::time::timeout(nap, released).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }

@@ -120,10 +120,8 @@ impl Drop for Pinned {
         };
         drop(conn);
         if self.armed {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                let (pool, id, host) = (self.pool.clone(), self.id, self.host.take());
-                runtime.spawn(async move { kill(&pool, id, host.as_deref()).await });
-            }
+            let (pool, id, host) = (self.pool.clone(), self.id, self.host.take());
+            distlock_core::spawn_background(async move { kill(&pool, id, host.as_deref()).await });
         }
     }
 }
