@@ -90,6 +90,10 @@ cases! {
     /// A store frozen past the backstop: the holder is told its hold is lost, and after
     /// the thaw another client gets the lock and the stale guard changes nothing.
     ServerPausePastBackstop => server_pause_past_backstop,
+    /// A waiting acquire outlives a store restart or freeze shorter than its wait.
+    WaitingAcquireOutlivesOutage => waiting_acquire_outlives_outage,
+    /// `extend` of a live hold succeeds on every backend, with or without leases.
+    ExtendLiveHold => extend_live_hold,
 }
 
 impl Case {
@@ -97,7 +101,9 @@ impl Case {
     pub fn disturbs_store(self) -> bool {
         matches!(
             self,
-            Case::RecoversAfterServerRestart | Case::ServerPausePastBackstop
+            Case::RecoversAfterServerRestart
+                | Case::ServerPausePastBackstop
+                | Case::WaitingAcquireOutlivesOutage
         )
     }
 

@@ -3,10 +3,12 @@
 mod basic;
 mod cancel;
 mod exclusion;
+mod extend;
 mod fencing;
 mod leases;
 mod names;
 mod ordering;
+mod outage;
 pub(crate) mod process;
 mod recovery;
 
@@ -142,5 +144,7 @@ async fn run_case_gated(
         Case::FifoOrder => ordering::fifo(&ctx).await,
         Case::RecoversAfterServerRestart => recovery::after_restart(&ctx).await,
         Case::ServerPausePastBackstop => recovery::pause_past_backstop(&ctx).await,
+        Case::WaitingAcquireOutlivesOutage => outage::waiting_acquire_outlives_outage(&ctx).await,
+        Case::ExtendLiveHold => extend::extend_live_hold(&ctx).await,
     }
 }
