@@ -12,9 +12,10 @@ use distlock_core::{ErrorKind, LockExt};
 use super::{ok, within, Ctx, SLACK};
 use crate::case::Outcome;
 
-/// How long the store stays frozen: past the request timeouts backends use (a couple of
-/// seconds), far below the retry policy's default run of 15 s and the wait.
-const OUTAGE: Duration = Duration::from_secs(3);
+/// How long the store stays frozen: past the time backends take to give a request up (Redis
+/// by default: a 2 s response timeout, twice), below the retry policy's default run of
+/// 15 s and far below the wait.
+const OUTAGE: Duration = Duration::from_secs(6);
 
 /// The waiters' limit: the outage, a restart, and a loaded machine fit well inside it.
 const WAIT: Duration = Duration::from_secs(30);
