@@ -76,6 +76,9 @@
 //! `KILL`, or a probe unanswered within `probe_timeout` (default: twice the interval, at
 //! least 5 s) fires the guard's lost signal and closes the connection; releasing a lost
 //! hold returns `NotHeld`. The probes also keep the session from idling out.
+//! `extend` (holds have no lease) runs the same probe at once: `Ok(())` while the hold is
+//! ours, `NotHeld` once it is gone. The guard's owner token is local: the server knows a
+//! hold by its session.
 //!
 //! **Things that silently end a session, and so a lock:** the server's `wait_timeout` /
 //! `interactive_timeout` and, in row-lock mode, MariaDB's `idle_transaction_timeout`

@@ -18,7 +18,8 @@ use crate::status::{HoldStatus, LostSignal};
 pub struct GuardParts {
     /// The lock's name.
     pub name: LockName,
-    /// The random owner token of this hold.
+    /// The random owner token of this hold: the one the store records where it records an
+    /// owner, else a local one (document which; see [`LockGuard::owner_token`]).
     pub owner_token: String,
     /// The fencing token, when the backend claims fencing.
     pub fencing_token: Option<u64>,
@@ -85,7 +86,10 @@ impl LockGuard {
         &self.name
     }
 
-    /// The random token that identifies this hold in the store.
+    /// The random token of this hold. Where the store records an owner it is what the
+    /// store sees (Redis: the key's value; ZooKeeper: part of the lock node's name); where
+    /// the store knows the hold by something else (MySQL: the session; lock files: the open
+    /// file) it is local, for logs and for telling holds apart. Each backend's docs say which.
     pub fn owner_token(&self) -> &str {
         &self.owner_token
     }

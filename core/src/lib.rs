@@ -14,6 +14,16 @@
 //! guard.release().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Policies every backend shares
+//!
+//! Behaviour that must be the same on every backend lives here once, and backends apply it:
+//! [`Deadline`] turns a [`Wait`] into a deadline (zero limit = try, huge limit = very long
+//! wait); [`RetryPolicy`] (in [`AcquireOptions::retry`], driven by [`ConnectionRetry`] or
+//! [`retry_connection_failures`]) decides how a waiting acquire rides out connection
+//! failures; [`Armed`] undoes a half-done acquire when it fails or is cancelled; and
+//! [`spawn_background`] runs clean-up work when a runtime exists, leaving it to the store's
+//! backstop otherwise. Change one of them there, and every backend follows.
 #![warn(missing_docs)]
 
 mod background;
