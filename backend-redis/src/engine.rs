@@ -84,7 +84,10 @@ impl Engine {
             pending.arm();
             // `pending` stays armed on every early return: the attempt may have landed; it
             // is undone. A retry reuses the token, so an attempt that landed is found ours.
-            let outcome = match deadline.run(self.backend.try_lock(&keys, &token, ttl)).await {
+            let outcome = match deadline
+                .run(self.backend.try_lock(&keys, &token, ttl))
+                .await
+            {
                 Some(Ok(outcome)) => outcome,
                 Some(Err(e)) if e.kind() == ErrorKind::Connection => {
                     match retry.after_failure(&deadline) {

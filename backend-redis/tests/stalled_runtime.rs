@@ -24,7 +24,11 @@ fn is_held_is_false_past_valid_until_while_the_runtime_is_stalled() {
         let a = harness.client().await.unwrap();
         let name = format!("stalled/{}", &distlock_core::new_owner_token()[..12]);
         let options = AcquireOptions::try_once().with_ttl(Duration::from_millis(500));
-        let g = a.acquire_opts(&name, &options).await.unwrap().expect("free lock");
+        let g = a
+            .acquire_opts(&name, &options)
+            .await
+            .unwrap()
+            .expect("free lock");
         assert!(g.is_held());
         let until = g.valid_until().expect("a leased guard");
 
@@ -47,7 +51,10 @@ fn is_held_is_false_past_valid_until_while_the_runtime_is_stalled() {
         });
         other.join().unwrap();
         let now = tokio::time::Instant::now();
-        assert!(now > until, "the other client got the lock before valid_until");
+        assert!(
+            now > until,
+            "the other client got the lock before valid_until"
+        );
 
         // Still inside the stall (no await since): the guard must already know.
         assert!(

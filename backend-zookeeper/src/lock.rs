@@ -207,10 +207,11 @@ impl DistributedLock for ZkLock {
         // A session that turns out to be over gets one replacement per acquire, even a try.
         let mut replaced = false;
         loop {
-            let session = deadline
-                .run(self.session())
-                .await
-                .unwrap_or_else(|| Err(LockError::connection("no ZooKeeper session within the wait")));
+            let session = deadline.run(self.session()).await.unwrap_or_else(|| {
+                Err(LockError::connection(
+                    "no ZooKeeper session within the wait",
+                ))
+            });
             let outcome = match session {
                 Ok(session) => {
                     let outcome = self.acquire_on(session.clone(), name, &deadline).await;
@@ -229,7 +230,8 @@ impl DistributedLock for ZkLock {
             match outcome {
                 // The core's policy: a waiting acquire rides out a leader election or a
                 // reconnect; a try reports the failure at once.
-                Err(e) if e.kind() == ErrorKind::Connection => match retry.after_failure(&deadline) {
+                Err(e) if e.kind() == ErrorKind::Connection => match retry.after_failure(&deadline)
+                {
                     Some(pause) => {
                         tracing::debug!(error = %e, ?pause, "ZooKeeper unreachable; retrying the acquire");
                         tokio::time::sleep(pause).await;

@@ -71,8 +71,8 @@ async fn a_lasting_outage_fails_a_waiting_acquire_with_a_connection_error() {
     // Wait::Forever: the user waits for the lock, not for a store that is gone. The run of
     // failures it rides out is the core's retry policy, here twice the connect timeout.
     let connect = harness.session_timeout();
-    let options =
-        AcquireOptions::wait_forever().with_retry(RetryPolicy::default().with_give_up_after(connect * 2));
+    let options = AcquireOptions::wait_forever()
+        .with_retry(RetryPolicy::default().with_give_up_after(connect * 2));
     let err = tokio::time::timeout(Duration::from_secs(60), a.acquire_opts(&name, &options))
         .await
         .expect("the acquire gave up on a lasting outage")

@@ -10,8 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use distlock_conformance::{run_case, Case, Faults, Harness, Outcome};
 use distlock_core::{
-    new_owner_token, AcquireOptions, Capabilities, DistributedLock, GuardParts, Hold, HoldStatus,
-    Lease, LockError, LockGuard, LockName, Result, Wait,
+    new_owner_token, AcquireOptions, Capabilities, ConnectionRetry, Deadline, DistributedLock,
+    GuardParts, Hold, HoldStatus, Lease, LockError, LockGuard, LockName, Result, Wait,
 };
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -165,11 +165,17 @@ impl DistributedLock for Toy {
             (_, w) => w,
         };
         let deadline = wait.deadline_from(Instant::now());
+        let mut retry = (Deadline::start(wait), ConnectionRetry::new(o.retry));
         let mut first_attempt = true;
         loop {
             let notified = self.store.released.notified();
             let started = Instant::now();
-            self.store.reachable()?;
+            if let Err(e) = self.store.reachable() {
+                // The core's retry policy, which every backend applies during a wait.
+                let pause = retry.1.after_failure(&retry.0).ok_or(e)?;
+                tokio::time::sleep(pause).await;
+                continue;
+            }
             if let Some(fence) = self.store.take(name.as_str(), &token, ttl, self.defect) {
                 if self.defect == Defect::CancelledAcquireLeaks
                     || (self.defect == Defect::HandOffLeaks && !first_attempt)

@@ -103,7 +103,9 @@ mod tests {
             deadline.cap(Duration::from_secs(1)),
             Duration::from_millis(500)
         );
-        let cut = deadline.run(tokio::time::sleep(Duration::from_secs(1))).await;
+        let cut = deadline
+            .run(tokio::time::sleep(Duration::from_secs(1)))
+            .await;
         assert!(cut.is_none() && deadline.expired());
         assert_eq!(deadline.remaining(), Some(Duration::ZERO));
     }

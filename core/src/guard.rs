@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::error::{ErrorKind, LockError, Result};
 use crate::background::spawn_background;
+use crate::error::{ErrorKind, LockError, Result};
 use crate::hold::Hold;
 use crate::lease::{watchdog, Lease, LeaseClock};
 use crate::name::LockName;

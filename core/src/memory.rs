@@ -16,13 +16,13 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::capabilities::Capabilities;
+use crate::deadline::Deadline;
 use crate::error::{LockError, Result};
 use crate::guard::{GuardParts, LockGuard};
 use crate::hold::Hold;
 use crate::lease::{saturating_add, Lease};
 use crate::lock::DistributedLock;
 use crate::name::LockName;
-use crate::deadline::Deadline;
 use crate::options::AcquireOptions;
 use crate::status::HoldStatus;
 use crate::token::new_owner_token;

@@ -171,9 +171,13 @@ mod tests {
 
         // Progress starts a new run; so does an attempt that failed long after the last one.
         retry.progressed();
-        assert!(retry.after_failure(&forever).is_some_and(|p| p <= policy.first_pause));
+        assert!(retry
+            .after_failure(&forever)
+            .is_some_and(|p| p <= policy.first_pause));
         tokio::time::advance(Duration::from_secs(3600)).await;
-        assert!(retry.after_failure(&forever).is_some_and(|p| p <= policy.first_pause));
+        assert!(retry
+            .after_failure(&forever)
+            .is_some_and(|p| p <= policy.first_pause));
     }
 
     #[tokio::test(start_paused = true)]
@@ -205,7 +209,11 @@ mod tests {
         })
         .await;
         assert!(got.is_ok(), "{got:?}");
-        assert!(start.elapsed() < Duration::from_secs(7), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(7),
+            "{:?}",
+            start.elapsed()
+        );
 
         let mut calls = 0;
         let err = retry_connection_failures(&deadline, &policy, || {
@@ -225,6 +233,9 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Connection);
         let took = start.elapsed();
-        assert!(took < policy.give_up_after && took > policy.give_up_after - policy.max_pause * 2, "{took:?}");
+        assert!(
+            took < policy.give_up_after && took > policy.give_up_after - policy.max_pause * 2,
+            "{took:?}"
+        );
     }
 }

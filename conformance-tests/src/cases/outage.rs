@@ -43,11 +43,9 @@ pub(crate) async fn waiting_acquire_outlives_outage(ctx: &Ctx) -> Outcome {
         let _ = tokio::time::timeout(WAIT, holder.release()).await;
         restarted
     };
-    let (got, restarted) = within(
-        WAIT + SLACK,
-        "a waiting acquire across a restart",
-        async { tokio::join!(waiting, restart) },
-    )
+    let (got, restarted) = within(WAIT + SLACK, "a waiting acquire across a restart", async {
+        tokio::join!(waiting, restart)
+    })
     .await;
     let g = got.unwrap_or_else(|e| {
         panic!("a waiting acquire failed on a restart shorter than its wait: {e}")
@@ -106,6 +104,9 @@ async fn excludes(ctx: &Ctx, other: &dyn distlock_core::DistributedLock, name: &
     .await;
     if let Some(g) = ok(verdict, "try_acquire by another client") {
         drop(g);
-        panic!("{}: the lock taken {when} did not exclude another client", ctx.case);
+        panic!(
+            "{}: the lock taken {when} did not exclude another client",
+            ctx.case
+        );
     }
 }
