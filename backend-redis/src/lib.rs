@@ -17,7 +17,10 @@
 //! error. TLS is not exercised by this crate's tests.
 //!
 //! Connection errors (kind [`Connection`](distlock_core::ErrorKind::Connection), retryable)
-//! end an acquire, also a waiting one: a wait does not silently ride out an outage.
+//! end a try at once. A waiting acquire rides out an outage shorter than its wait, as on
+//! every backend: it retries as `AcquireOptions::retry` says (core's
+//! [`RetryPolicy`](distlock_core::RetryPolicy): jittered backoff, and the last error after
+//! 15 s of failures in a row by default, also when waiting forever).
 //!
 //! ```no_run
 //! use distlock_core::LockExt;
