@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use distlock_core::{
-    new_owner_token, AcquireOptions, Capabilities, Deadline, DistributedLock, GuardParts,
-    HoldStatus, LockError, LockGuard, LockName, Result,
+    new_owner_token, AcquireOptions, Backoff, Capabilities, Deadline, DistributedLock, GuardParts,
+    HoldStatus, LockError, LockGuard, LockName, Result, RetryPolicy,
 };
-use rand::Rng;
 use tokio::sync::Notify;
 
 use crate::fence;
@@ -99,19 +98,23 @@ impl DistributedLock for FileLock {
         options: &AcquireOptions,
     ) -> Result<Option<LockGuard>> {
         let deadline = Deadline::start(options.wait);
-        let mut backoff = Duration::from_millis(1);
+        // Polling, not retrying: the core's backoff shape, from 1 ms up to 25 ms.
+        let mut backoff = Backoff::new(&RetryPolicy {
+            first_pause: Duration::from_millis(1),
+            max_pause: MAX_BACKOFF,
+            ..RetryPolicy::default()
+        });
         loop {
             let released = self.released.notified();
             if let Some((file, token)) = self.try_once(name)? {
                 return Ok(Some(self.guard(name, file, token)));
             }
-            let mut nap = backoff.mul_f64(rand::rng().random_range(0.5..1.0));
+            let mut nap = backoff.next_pause();
             if deadline.is_try() || deadline.expired() {
                 return Ok(None);
             }
             nap = deadline.cap(nap);
             let _ = tokio::time::timeout(nap, released).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use distlock_core::{spawn_background, ErrorKind, Hold, Result, Undo};
+use distlock_core::{spawn_background, Backoff, ErrorKind, Hold, Result, RetryPolicy, Undo};
 
 use crate::backend::Backend;
 use crate::keys::LockKeys;
@@ -38,13 +38,17 @@ impl Hold for RedisHold {
 /// Frees whatever `token` may hold: a few tries over connection errors, then the TTL is the
 /// backstop. Run with [`spawn_background`]: without a runtime only the TTL is left.
 async fn unlock_in_background(backend: Arc<dyn Backend>, keys: LockKeys, token: String) {
+    let mut backoff = Backoff::new(&RetryPolicy {
+        first_pause: Duration::from_millis(100),
+        ..RetryPolicy::default()
+    });
     for attempt in 0..3u32 {
         match backend.unlock(&keys, &token).await {
             Ok(()) => return,
             Err(e) if e.kind() == ErrorKind::NotHeld => return,
             Err(e) => {
                 tracing::debug!(error = %e, attempt, "background release failed");
-                tokio::time::sleep(Duration::from_millis(100) * 2u32.pow(attempt)).await;
+                tokio::time::sleep(backoff.next_pause()).await;
             }
         }
     }

@@ -52,7 +52,7 @@ pub use lease::Lease;
 pub use lock::{DistributedLock, LockExt};
 pub use name::LockName;
 pub use options::{AcquireOptions, Wait, DEFAULT_LEASE_TTL};
-pub use retry::{retry_connection_failures, ConnectionRetry, RetryPolicy};
+pub use retry::{retry_connection_failures, Backoff, ConnectionRetry, RetryPolicy};
 pub use status::{HoldStatus, LostSignal};
 pub use token::new_owner_token;
 pub use undo::{Armed, Undo};

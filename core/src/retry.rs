@@ -59,6 +59,40 @@ impl RetryPolicy {
     }
 }
 
+/// The pauses of a [`RetryPolicy`]: from `first_pause`, doubling up to `max_pause`, each
+/// drawn at random from its upper half so clients cut off together do not come back in
+/// lockstep. For every loop that pauses between tries (an acquire's retries, a reconnecting
+/// subscriber, a background clean-up), so that backoff is defined once.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    first: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    /// Starts at `policy.first_pause`.
+    pub fn new(policy: &RetryPolicy) -> Self {
+        Backoff {
+            first: policy.first_pause,
+            max: policy.max_pause,
+            next: policy.first_pause,
+        }
+    }
+
+    /// The next pause (jittered), doubling the one after it.
+    pub fn next_pause(&mut self) -> Duration {
+        let pause = self.next.mul_f64(rand::random_range(0.5..=1.0));
+        self.next = self.next.saturating_mul(2).min(self.max);
+        pause
+    }
+
+    /// Back to the first pause, after a success.
+    pub fn reset(&mut self) {
+        self.next = self.first;
+    }
+}
+
 /// The state of one acquire's retries: when its current run of failures began and the next
 /// pause. Backends with a loop of their own call [`ConnectionRetry::after_failure`] on each
 /// connection failure; the others use [`retry_connection_failures`].
@@ -67,7 +101,7 @@ pub struct ConnectionRetry {
     policy: RetryPolicy,
     first_failure: Option<Instant>,
     last_failure: Option<Instant>,
-    next_pause: Duration,
+    backoff: Backoff,
 }
 
 impl ConnectionRetry {
@@ -77,7 +111,7 @@ impl ConnectionRetry {
             policy,
             first_failure: None,
             last_failure: None,
-            next_pause: policy.first_pause,
+            backoff: Backoff::new(&policy),
         }
     }
 
@@ -85,7 +119,7 @@ impl ConnectionRetry {
     pub fn progressed(&mut self) {
         self.first_failure = None;
         self.last_failure = None;
-        self.next_pause = self.policy.first_pause;
+        self.backoff.reset();
     }
 
     /// After a connection failure: how long to pause before the next attempt, or `None` to
@@ -105,8 +139,7 @@ impl ConnectionRetry {
         }
         self.last_failure = Some(now);
         let first = *self.first_failure.get_or_insert(now);
-        let pause = self.next_pause.mul_f64(rand::random_range(0.5..=1.0));
-        self.next_pause = (self.next_pause.saturating_mul(2)).min(self.policy.max_pause);
+        let pause = self.backoff.next_pause();
         let resume_at = now + pause;
         let within_run = resume_at.duration_since(first) < self.policy.give_up_after;
         let within_wait = deadline.at().is_none_or(|at| resume_at < at);
