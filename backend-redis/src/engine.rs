@@ -68,22 +68,25 @@ impl Engine {
         }
         ttl_ms(ttl)?;
         let keys = LockKeys::new(&self.config.key_prefix, name);
-        // Generated before anything is sent, so a cancelled attempt can be cleaned up by it.
-        let token = distlock_core::new_owner_token();
         // A zero limit is a try (not an attempt cut off before its reply), and a limit beyond
         // the clock's range is a very long wait (not an overflow panic).
         let deadline = Deadline::start(options.wait);
         let mut retry = ConnectionRetry::new(options.retry);
-        let mut pending = Armed::disarmed(PendingAcquire {
-            backend: self.backend.clone(),
-            keys: keys.clone(),
-            token: token.clone(),
-        });
+        let mut pending: Armed<PendingAcquire>;
         let mut interest = None;
         loop {
-            pending.arm();
-            // `pending` stays armed on every early return: the attempt may have landed; it
-            // is undone. A retry reuses the token, so an attempt that landed is found ours.
+            // Every attempt has a token of its own, generated before anything is sent so a
+            // cancelled attempt can be cleaned up by it. Undoing an attempt that failed (or
+            // Redlock's undo of a split vote, retried in the background) can then never
+            // remove a later attempt's hold. Replacing `pending` drops the previous one:
+            // armed, it undoes its attempt in the background.
+            let token = distlock_core::new_owner_token();
+            pending = Armed::new(PendingAcquire {
+                backend: self.backend.clone(),
+                keys: keys.clone(),
+                token: token.clone(),
+            });
+            // `pending` stays armed on every early return: the attempt may have landed.
             let outcome = match deadline
                 .run(self.backend.try_lock(&keys, &token, ttl))
                 .await

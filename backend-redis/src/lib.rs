@@ -44,9 +44,10 @@
 //!
 //! * **acquire**: `SET lock token NX PX ttl`, and on success advances the fence counter
 //!   (an `INCR` with a clock floor, see below), returning the fencing token in the same
-//!   atomic step. The owner token is a fresh random UUID generated
-//!   before anything is sent; a retried attempt that finds its own token (the reply to the
-//!   first was lost) counts as acquired, so the script is idempotent.
+//!   atomic step. The owner token is a fresh random UUID generated before each attempt is
+//!   sent (so the undo of a failed attempt can never remove a later one's hold); a command
+//!   resent within an attempt that finds its own token (the reply to the first was lost)
+//!   counts as acquired, so the script is idempotent.
 //! * **release**: compare-and-delete (`GET == token` then `DEL`), then `PUBLISH` on the release
 //!   channel. Another owner's lock is never touched: a stale guard gets `NotHeld`.
 //!   A command that fails on a broken connection is sent once more (every script is
