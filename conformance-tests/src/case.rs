@@ -92,8 +92,6 @@ cases! {
     ServerPausePastBackstop => server_pause_past_backstop,
     /// A waiting acquire outlives a store restart or freeze shorter than its wait.
     WaitingAcquireOutlivesOutage => waiting_acquire_outlives_outage,
-    /// `extend` of a live hold succeeds on every backend, with or without leases.
-    ExtendLiveHold => extend_live_hold,
 }
 
 impl Case {

@@ -3,7 +3,6 @@
 mod basic;
 mod cancel;
 mod exclusion;
-mod extend;
 mod fencing;
 mod leases;
 mod names;
@@ -145,6 +144,5 @@ async fn run_case_gated(
         Case::RecoversAfterServerRestart => recovery::after_restart(&ctx).await,
         Case::ServerPausePastBackstop => recovery::pause_past_backstop(&ctx).await,
         Case::WaitingAcquireOutlivesOutage => outage::waiting_acquire_outlives_outage(&ctx).await,
-        Case::ExtendLiveHold => extend::extend_live_hold(&ctx).await,
     }
 }
