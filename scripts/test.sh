@@ -30,6 +30,14 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "the facade with each backend feature alone and with none; distlock-redis with tls"
+# `cargo test --workspace` builds the facade with every feature (the CLI enables them), so
+# the "feature not enabled" arms and the tls arm are only compiled here.
+for features in "" redis zookeeper mysql; do
+  cargo check --quiet -p distlock --no-default-features ${features:+--features "$features"}
+done
+cargo check --quiet -p distlock-redis --features tls
+
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
@@ -44,7 +52,13 @@ if ! cargo test --workspace 2>&1 | tee target/test-output.log; then
 fi
 
 step "the demo (README's first command)"
-cargo run --quiet -p distlock-cli -- demo --workers 3 --rounds 2
+demo_json=$(cargo run --quiet -p distlock-cli -- demo --json)
+echo "$demo_json"
+# Act 2 must have sold exactly the stock (the demo's exit code says so too).
+case "$demo_json" in
+  *'"stock":1,'*'"with_lock":{"sold":1,'*) ;;
+  *) echo "the demo did not sell exactly the stock with the lock" >&2; exit 1 ;;
+esac
 
 step "no test server outlived the tests"
 # Scans /proc itself: pgrep (procps) is missing on minimal Debian images, and a missing

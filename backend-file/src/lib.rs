@@ -23,5 +23,7 @@ mod fence;
 mod hold;
 mod lock;
 mod path;
+mod url;
 
 pub use lock::FileLock;
+pub use url::SCHEMES;

@@ -55,10 +55,11 @@ impl Pinned {
     /// Opens a new session and learns its id.
     pub(crate) async fn connect(shared: &Shared) -> Result<Self> {
         let limit = shared.config.probe_timeout;
-        let mut conn = bounded(limit, "connecting to MySQL", async {
+        let what = format!("connecting to MySQL at {}", shared.config.address());
+        let mut conn = bounded(limit, &what, async {
             MySqlConnection::connect_with(&shared.config.options)
                 .await
-                .map_err(|e| error::map("connecting to MySQL", e))
+                .map_err(|e| error::map(&what, e))
         })
         .await?;
         let (id, host) = bounded(limit, "reading the connection id", async {

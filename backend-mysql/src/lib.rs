@@ -13,7 +13,11 @@
 //!   `innodb_lock_wait_timeout` (whole seconds, set per session) in a loop, with the
 //!   caller's sub-second limit enforced by the client, which then kills the waiting
 //!   session so it can never be granted the row later. Every attempt runs in a fresh
-//!   transaction, so servers with `innodb_rollback_on_timeout` are safe too.
+//!   transaction, so servers with `innodb_rollback_on_timeout` are safe too. Its sessions
+//!   run at `READ COMMITTED`, so a holder's transaction locks only its own row: under
+//!   `REPEATABLE READ`, an index page split turned a holder's row lock into a gap lock and
+//!   a never-used name could read as busy. (A server with `binlog_format=STATEMENT`
+//!   refuses writes at `READ COMMITTED`; `ROW` and `MIXED`, the defaults, are fine.)
 //!
 //! ```no_run
 //! use distlock_core::LockExt;
@@ -67,8 +71,16 @@
 //! undone when a holder's session dies. Tokens survive a server crash as far as InnoDB
 //! commits do: keep `innodb_flush_log_at_trx_commit=1` (the default). In row-lock mode
 //! the increment runs on a helper connection, and the acquire succeeds only if the
-//! holder's session is still alive after it. Tables (and, if the URL names no database, the
-//! database `distlock`) are created on first use with `CREATE … IF NOT EXISTS`.
+//! holder's session is still alive after it. Tables are created on first use with
+//! `CREATE … IF NOT EXISTS`; the database is never created (name one that exists in the
+//! URL: a missing database is a `Config` error).
+//!
+//! # One mode per database
+//! A `GET_LOCK` holder and a row-lock holder of the same name do not exclude each other.
+//! So a database serves one mode: the first client records its mode in table
+//! `distlock_mode`, and a client of the other mode is refused at connect (or first
+//! acquire) with a `Config` error. Give each mode its own database. (To switch a database
+//! to the other mode, stop every client and `DELETE FROM distlock_mode`.)
 //!
 //! # Lost signal
 //! A hold's connection is probed every `probe_interval` (default 3 s): `IS_USED_LOCK(name)
@@ -104,8 +116,10 @@
 //! # Server requirements and footprint
 //! MariaDB 10.3+ or MySQL 8.0+ (row-lock mode uses `FOR UPDATE NOWAIT`; `GET_LOCK` mode
 //! works on older servers too, since a session never holds more than one lock). The
-//! account needs `CREATE` (or pre-created tables), `INSERT`, `UPDATE`, `SELECT` on the
-//! database, and `CREATE` on the server if the URL names no database. `distlock_fence`
+//! database must exist. The account needs `SELECT`, `INSERT` and `UPDATE` on the
+//! database's tables `distlock_mode`, `distlock_fence` and (row-lock mode)
+//! `distlock_locks`, plus `CREATE` on the database unless an administrator created those
+//! tables beforehand (the statements are in the source, `schema.rs`). `distlock_fence`
 //! and `distlock_locks` keep one small row per lock name ever used. Every waiting or held
 //! lock is one server connection, plus up to four helper connections per client.
 //!
@@ -122,6 +136,7 @@ mod get_lock;
 mod hold;
 mod row_lock;
 mod schema;
+mod url;
 
 use std::fmt;
 use std::sync::Arc;
@@ -132,9 +147,10 @@ use distlock_core::{
     DistributedLock, GuardParts, HoldStatus, LockGuard, LockName, Result,
 };
 
-pub use config::{Mode, MySqlConfig, DEFAULT_DATABASE, DEFAULT_PROBE_INTERVAL, DEFAULT_WAIT_STEP};
-pub use schema::{FENCE_TABLE, LOCKS_TABLE};
+pub use config::{Mode, MySqlConfig, DEFAULT_PROBE_INTERVAL, DEFAULT_WAIT_STEP};
+pub use schema::{FENCE_TABLE, LOCKS_TABLE, MODE_TABLE};
 pub use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
+pub use url::SCHEMES;
 
 use hold::MySqlHold;
 use schema::Shared;

@@ -44,6 +44,20 @@ pub(crate) async fn acquire(
     })
     .await?;
 
+    // READ COMMITTED: a holder's open transaction then keeps only the record lock of its
+    // own row. Under REPEATABLE READ, when an insert splits an index page, InnoDB turns a
+    // holder's record lock on the first row of the new right page into a gap lock on the
+    // left page, and an insert of an unrelated new name into that gap waited for the holder:
+    // a free name read as busy (issue 10).
+    let conn = pinned.conn()?;
+    bounded(io, "setting the isolation level", async {
+        sqlx::query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .execute(conn)
+            .await
+            .map_err(|e| error::map("setting the isolation level", e))
+    })
+    .await?;
+
     let created = bounded(io + Duration::from_secs(step), "creating the lock's row", {
         ensure_row(&mut pinned, key)
     })

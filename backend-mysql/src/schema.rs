@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use distlock_core::Result;
+use distlock_core::{LockError, Result};
 use sqlx::mysql::{MySqlConnection, MySqlPool, MySqlPoolOptions};
 use sqlx::{Connection, Executor};
 use tokio::sync::OnceCell;
@@ -21,6 +21,17 @@ pub const LOCKS_TABLE: &str = "distlock_locks";
 const CREATE_FENCE: &str = "CREATE TABLE IF NOT EXISTS distlock_fence (
     name VARBINARY(64) NOT NULL PRIMARY KEY,
     token BIGINT UNSIGNED NOT NULL
+) ENGINE=InnoDB";
+
+/// Which mode uses this database: one row, written by the first client. The two modes do
+/// not exclude each other on one name (a `GET_LOCK` holder and a row-lock holder of the
+/// same name would both run), so a database serves one mode only, and a client of the other
+/// mode is refused with a `Config` error.
+pub const MODE_TABLE: &str = "distlock_mode";
+
+const CREATE_MODE: &str = "CREATE TABLE IF NOT EXISTS distlock_mode (
+    id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
+    mode VARCHAR(16) NOT NULL
 ) ENGINE=InnoDB";
 
 const CREATE_LOCKS: &str = "CREATE TABLE IF NOT EXISTS distlock_locks (
@@ -64,38 +75,74 @@ impl Shared {
         })
     }
 
-    /// Creates the database (when the URL named none) and the tables, once per client.
-    /// Every statement is idempotent and safe to run from many clients at once.
+    /// Creates the tables, once per client, and checks that this database serves this
+    /// client's mode. Every statement is idempotent and safe to run from many clients at
+    /// once. Runs on a connection of its own (not the pool), so that a refused or failed
+    /// connect is reported at once, with the server's address and the reason, instead of
+    /// a pool timeout.
     ///
     /// # Cancel safety
     /// Cancel safe: the DDL is idempotent and runs again on the next call.
     pub(crate) async fn ensure_schema(&self) -> Result<()> {
         self.schema
             .get_or_try_init(|| async {
-                if let Some(options) = &self.config.bootstrap {
-                    let mut conn = MySqlConnection::connect_with(options)
-                        .await
-                        .map_err(|e| error::map("connecting to MySQL", e))?;
-                    // The default name is a fixed identifier, not user input.
-                    conn.execute("CREATE DATABASE IF NOT EXISTS distlock")
-                        .await
-                        .map_err(|e| error::map("creating database distlock", e))?;
-                    let _ = conn.close().await;
+                let config = &self.config;
+                if config.options.get_database().is_none() {
+                    return Err(LockError::config(
+                        "the MySQL settings name no database; distlock never creates one",
+                    ));
                 }
-                self.pool()
-                    .execute(CREATE_FENCE)
+                let mut conn = MySqlConnection::connect_with(&config.options)
                     .await
-                    .map_err(|e| error::map("creating table distlock_fence", e))?;
-                if self.config.mode == Mode::RowLock {
-                    self.pool()
-                        .execute(CREATE_LOCKS)
-                        .await
-                        .map_err(|e| error::map("creating table distlock_locks", e))?;
-                }
-                Ok(())
+                    .map_err(|e| {
+                        error::map(&format!("connecting to MySQL at {}", config.address()), e)
+                    })?;
+                let outcome = create_tables(&mut conn, config).await;
+                let _ = conn.close().await;
+                outcome
             })
             .await
             .map(|_| ())
+    }
+}
+
+async fn create_tables(conn: &mut MySqlConnection, config: &MySqlConfig) -> Result<()> {
+    let mut ddl = vec![
+        (CREATE_MODE, "creating table distlock_mode"),
+        (CREATE_FENCE, "creating table distlock_fence"),
+    ];
+    if config.mode == Mode::RowLock {
+        ddl.push((CREATE_LOCKS, "creating table distlock_locks"));
+    }
+    for (statement, what) in ddl {
+        conn.execute(statement)
+            .await
+            .map_err(|e| error::map(what, e))?;
+    }
+    let mine = mode_name(config.mode);
+    sqlx::query("INSERT IGNORE INTO distlock_mode (id, mode) VALUES (1, ?)")
+        .bind(mine)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| error::map("recording the mode in distlock_mode", e))?;
+    let theirs: String = sqlx::query_scalar("SELECT mode FROM distlock_mode WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| error::map("reading distlock_mode", e))?;
+    if theirs != mine {
+        return Err(LockError::config(format!(
+            "database {:?} serves {theirs} mode, and this client asks for {mine}: the two \
+             modes do not exclude each other, so give each its own database",
+            config.options.get_database().unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::GetLock => "get_lock",
+        Mode::RowLock => "row_lock",
     }
 }
 

@@ -451,14 +451,15 @@ async fn pool_pitfall_reproduced_with_plain_sqlx_and_the_backend_is_immune() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_never_show_in_debug_or_errors() {
     let (port, conn) = shared_server_with_user("locker", "Sup3rSecretPw").await;
-    let good = format!("mysql://locker:Sup3rSecretPw@127.0.0.1:{port}/?probe_interval=200ms");
+    let good =
+        format!("mysql://locker:Sup3rSecretPw@127.0.0.1:{port}/distlock?probe_interval=200ms");
     let c = distlock_mysql::MySqlLock::connect(&good).await.unwrap();
     assert!(!format!("{c:?}").contains("Sup3rSecretPw"));
     let g = c.try_acquire("creds").await.unwrap().expect("free lock");
     assert!(!format!("{g:?}").contains("Sup3rSecretPw"));
     g.release().await.unwrap();
 
-    let bad = format!("mysql://locker:WrongSecretPw@127.0.0.1:{port}/");
+    let bad = format!("mysql://locker:WrongSecretPw@127.0.0.1:{port}/distlock");
     let e = distlock_mysql::MySqlLock::connect(&bad).await.unwrap_err();
     let shown = format!("{e} {e:?}");
     assert!(!shown.contains("WrongSecretPw"), "{shown}");
@@ -475,12 +476,12 @@ async fn tls_options_reach_sqlx() {
     let base = shared_url();
     // The throwaway server has no certificate: `disabled` connects, `required` must not
     // silently fall back to plain text.
-    let plain = distlock_mysql::MySqlLock::connect(&format!("{base}?ssl-mode=disabled"))
+    let plain = distlock_mysql::MySqlLock::connect(&format!("{base}distlock?ssl-mode=disabled"))
         .await
         .unwrap();
     let g = plain.try_acquire("tls/plain").await.unwrap().expect("free");
     g.release().await.unwrap();
-    let e = distlock_mysql::MySqlLock::connect(&format!("{base}?ssl-mode=required"))
+    let e = distlock_mysql::MySqlLock::connect(&format!("{base}distlock?ssl-mode=required"))
         .await
         .unwrap_err();
     assert!(
@@ -516,7 +517,14 @@ async fn no_guard_when_the_session_dies_before_the_token_is_drawn(mode: Mode) {
         .await
         .unwrap();
     sqlx::raw_sql("BEGIN").execute(&mut blocker).await.unwrap();
-    sqlx::query("SELECT token FROM distlock.distlock_fence WHERE name = ? FOR UPDATE")
+    // The mode's own database (see `common::url`).
+    let fence = match mode {
+        Mode::GetLock => "SELECT token FROM distlock.distlock_fence WHERE name = ? FOR UPDATE",
+        Mode::RowLock => {
+            "SELECT token FROM distlock_row_lock.distlock_fence WHERE name = ? FOR UPDATE"
+        }
+    };
+    sqlx::query(fence)
         .bind(key.as_bytes())
         .execute(&mut blocker)
         .await
@@ -664,7 +672,14 @@ async fn cleanup_kill_after_a_restart_spares_a_session_that_reuses_the_id() {
 async fn dropped_clients_leave_no_connections() {
     let (port, mut conn) = shared_server_with_user("leakcheck", "leakpw").await;
     for mode in ["get_lock", "row_lock"] {
-        let url = format!("mysql://leakcheck:leakpw@127.0.0.1:{port}/?mode={mode}");
+        let url = format!(
+            "mysql://leakcheck:leakpw@127.0.0.1:{port}/{}?mode={mode}",
+            if mode == "get_lock" {
+                "distlock"
+            } else {
+                "distlock_row_lock"
+            }
+        );
         for i in 0..5 {
             let c = distlock_mysql::MySqlLock::connect(&url).await.unwrap();
             let g = c
@@ -704,7 +719,8 @@ async fn dropped_clients_leave_no_connections() {
 /// Building a client is synchronous and must not need a runtime (nor panic without one).
 #[test]
 fn a_client_can_be_built_outside_a_runtime() {
-    let config = distlock_mysql::MySqlConfig::from_url("mysql://root@127.0.0.1:9/").unwrap();
+    let config =
+        distlock_mysql::MySqlConfig::from_url("mysql://root@127.0.0.1:9/distlock").unwrap();
     let c = distlock_mysql::MySqlLock::new(config);
     drop(c.clone());
     // And it works once inside one.
@@ -851,4 +867,21 @@ async fn shared_server_with_user(user: &str, password: &str) -> (String, sqlx::M
             .unwrap();
     }
     (port, conn)
+}
+
+/// A password holding URL delimiters, written unescaped, authenticates: the user
+/// information ends at the last `@` (issue 10), and it never shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_with_url_delimiters_authenticates_unescaped() {
+    let (port, conn) = shared_server_with_user("oddpw", "Sup3r?S3c/r@t").await;
+    let url = format!("MySQL://oddpw:Sup3r?S3c/r@t@127.0.0.1:{port}/distlock?probe_interval=1s");
+    let locks = distlock_mysql::MySqlLock::connect(&url).await.unwrap();
+    assert!(!format!("{locks:?}").contains("S3c"));
+    let g = locks
+        .try_acquire("odd-password")
+        .await
+        .unwrap()
+        .expect("free");
+    g.release().await.unwrap();
+    let _ = conn.close().await;
 }

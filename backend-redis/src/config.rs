@@ -1,141 +1,16 @@
-//! Configuration: server URLs, key prefix, default lease, timeouts. Credentials in URLs are
-//! kept out of every `Debug`, error and log line.
+//! Settings: servers, key prefix, default lease, timeouts. The URL forms are read in
+//! `server_url.rs` (one server) and `url.rs` (a lock URL naming a mode and its servers).
 
 use std::fmt;
 use std::time::Duration;
 
+use distlock_core::settings::RedactedUrl;
 use distlock_core::{LockError, Result, DEFAULT_LEASE_TTL};
-use url::Url;
+
+use crate::server_url::ServerUrl;
 
 /// The key prefix used unless configured otherwise.
 pub const DEFAULT_KEY_PREFIX: &str = "distlock:";
-
-/// One server address: a `redis://` or `rediss://` URL, parsed and validated.
-///
-/// Form: `redis://[user:password@]host:port/db` (`rediss://` for TLS). The password is never
-/// shown: `Debug` and [`ServerUrl::redacted`] print `***` in its place.
-#[derive(Clone)]
-pub struct ServerUrl {
-    url: Url,
-}
-
-impl ServerUrl {
-    /// Parses and validates `url`. Errors are of kind
-    /// [`Config`](distlock_core::ErrorKind::Config) and never quote the password.
-    pub fn parse(url: &str) -> Result<Self> {
-        let parsed = Url::parse(url).map_err(|e| {
-            LockError::config(format!("not a Redis URL ({e}): {}", redact_unparsed(url)))
-        })?;
-        let redacted = redact(&parsed);
-        match parsed.scheme() {
-            "redis" | "rediss" => {}
-            other => {
-                return Err(LockError::config(format!(
-                    "unsupported scheme {other:?} in {redacted}: expected redis:// or rediss://"
-                )))
-            }
-        }
-        if parsed.host_str().is_none_or(str::is_empty) {
-            return Err(LockError::config(format!("no host in {redacted}")));
-        }
-        let path = parsed.path().trim_start_matches('/');
-        if !path.is_empty() && path.parse::<u32>().is_err() {
-            return Err(LockError::config(format!(
-                "the path of {redacted} must be a database number"
-            )));
-        }
-        if parsed.scheme() == "rediss" && !cfg!(feature = "tls") {
-            return Err(LockError::config(format!(
-                "{redacted} asks for TLS, but distlock-redis was built without its `tls` feature"
-            )));
-        }
-        Ok(ServerUrl { url: parsed })
-    }
-
-    /// The URL with the password replaced by `***`, for messages.
-    pub fn redacted(&self) -> String {
-        redact(&self.url)
-    }
-
-    /// Whether the URL asks for TLS (`rediss://`).
-    pub fn is_tls(&self) -> bool {
-        self.url.scheme() == "rediss"
-    }
-
-    /// The database number (0 when absent).
-    pub fn database(&self) -> u32 {
-        self.url.path().trim_start_matches('/').parse().unwrap_or(0)
-    }
-
-    /// `host:port` (port 6379 when absent).
-    pub fn host_port(&self) -> String {
-        format!(
-            "{}:{}",
-            self.url.host_str().unwrap_or_default(),
-            self.url.port().unwrap_or(6379)
-        )
-    }
-
-    /// The full URL, credentials included, for handing to the Redis client only.
-    pub(crate) fn secret(&self) -> &str {
-        self.url.as_str()
-    }
-
-    /// The password, if any (to scrub it from server or client error texts).
-    pub(crate) fn password(&self) -> Option<String> {
-        self.url
-            .password()
-            .map(|p| percent_decode(p).unwrap_or_else(|| p.to_string()))
-    }
-}
-
-impl fmt::Debug for ServerUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
-
-impl fmt::Display for ServerUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
-
-fn redact(url: &Url) -> String {
-    let mut shown = url.clone();
-    if shown.password().is_some() {
-        let _ = shown.set_password(Some("***"));
-    }
-    shown.to_string()
-}
-
-/// For text that did not even parse: anything before the last `@` may be credentials.
-fn redact_unparsed(raw: &str) -> String {
-    match (raw.find("://"), raw.rfind('@')) {
-        (Some(start), Some(at)) if at > start => {
-            format!("{}://***@{}", &raw[..start], &raw[at + 1..])
-        }
-        (_, Some(at)) => format!("***@{}", &raw[at + 1..]),
-        _ => raw.to_string(),
-    }
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
 
 /// Settings shared by [`RedisLock`](crate::RedisLock) and [`Redlock`](crate::Redlock).
 /// Build with [`RedisConfig::builder`].
@@ -216,10 +91,7 @@ impl fmt::Debug for RedisConfigBuilder {
         let urls: Vec<String> = self
             .urls
             .iter()
-            .map(|u| match ServerUrl::parse(u) {
-                Ok(u) => u.redacted(),
-                Err(_) => redact_unparsed(u),
-            })
+            .map(|u| RedactedUrl::new(u).to_string())
             .collect();
         f.debug_struct("RedisConfigBuilder")
             .field("urls", &urls)
@@ -288,48 +160,6 @@ impl RedisConfigBuilder {
 mod tests {
     use super::*;
     use distlock_core::ErrorKind;
-
-    #[test]
-    fn parses_the_documented_forms() {
-        let u = ServerUrl::parse("redis://user:s3cret@example.com:6380/2").unwrap();
-        assert_eq!(u.host_port(), "example.com:6380");
-        assert_eq!(u.database(), 2);
-        assert!(!u.is_tls());
-        assert_eq!(u.password().as_deref(), Some("s3cret"));
-        let u = ServerUrl::parse("redis://127.0.0.1").unwrap();
-        assert_eq!(u.host_port(), "127.0.0.1:6379");
-        assert_eq!(u.database(), 0);
-        let u = ServerUrl::parse("redis://:p%40ss@h:1/").unwrap();
-        assert_eq!(u.password().as_deref(), Some("p@ss"));
-    }
-
-    #[test]
-    fn rejects_bad_urls_without_quoting_the_password() {
-        for bad in [
-            "http://u:s3cret@h:1/",
-            "redis://u:s3cret@h:1/notanumber",
-            "redis://u:s3cret@:1/",
-            "not a url with s3cret@ in it",
-            "redis://u:s3cret@h:99999999/",
-        ] {
-            let e = ServerUrl::parse(bad).unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
-            assert!(!format!("{e} {e:?}").contains("s3cret"), "{bad}: {e:?}");
-        }
-    }
-
-    #[test]
-    fn tls_needs_the_feature() {
-        let r = ServerUrl::parse("rediss://u:s3cret@h:1/0");
-        if cfg!(feature = "tls") {
-            assert!(r.unwrap().is_tls());
-        } else {
-            let e = r.unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::Config);
-            assert!(e.to_string().contains("tls"));
-            assert!(!format!("{e:?}").contains("s3cret"));
-        }
-    }
 
     #[test]
     fn debug_never_shows_the_password() {

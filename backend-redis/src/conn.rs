@@ -8,8 +8,9 @@ use redis::{FromRedisValue, RedisResult, Script, ToRedisArgs};
 
 use distlock_core::Result;
 
-use crate::config::{RedisConfig, ServerUrl};
+use crate::config::RedisConfig;
 use crate::error::{is_connection_error, map_error};
+use crate::server_url::ServerUrl;
 
 #[derive(Clone)]
 pub(crate) enum Conn {

@@ -8,8 +8,9 @@
 //! | `redis+cluster://[user:password@]host1:port1,host2:port2/` | [`RedisLock`] on a cluster (hosts are seeds) |
 //! | `redis+redlock://[user:password@]host1:port1,host2:port2,host3:port3/db` | [`Redlock`] |
 //!
-//! Query parameters `prefix=<key prefix>` (default `distlock:`) and `ttl_ms=<default lease>`
-//! (default 30 000) apply to every form; [`RedisConfig::builder`] sets the same in code.
+//! Query parameters `prefix=<key prefix>` (default `distlock:`) and `ttl=<default lease>`
+//! (default `30s`; durations carry a unit) apply to every form; [`RedisConfig::builder`]
+//! sets the same in code. Schemes ([`SCHEMES`]) are case-insensitive.
 //!
 //! `rediss://` needs the crate's `tls` feature (rustls through the redis crate, with the
 //! webpki roots); the application must install a rustls `CryptoProvider` before connecting.
@@ -160,12 +161,14 @@ mod keys;
 mod lock;
 mod redlock;
 mod scripts;
+mod server_url;
 mod subscriber;
 mod url;
 
-pub use config::{RedisConfig, RedisConfigBuilder, ServerUrl, DEFAULT_KEY_PREFIX};
+pub use config::{RedisConfig, RedisConfigBuilder, DEFAULT_KEY_PREFIX};
 pub use engine::RECHECK;
 pub use error::RedisFailure;
 pub use lock::RedisLock;
 pub use redlock::Redlock;
-pub use url::{connect, parse_url, Mode};
+pub use server_url::ServerUrl;
+pub use url::{connect, parse_url, Mode, SCHEMES};

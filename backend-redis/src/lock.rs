@@ -105,7 +105,7 @@ impl RedisLock {
 
 pub(crate) fn pubsub_client(
     config: &RedisConfig,
-    server: &crate::config::ServerUrl,
+    server: &crate::server_url::ServerUrl,
 ) -> Result<redis::Client> {
     redis::Client::open(server.secret())
         .map_err(|e| map_error(e, "configuring", &server.redacted(), &config.secrets()))

@@ -87,6 +87,17 @@ impl Redlock {
         .await;
         let up = pings.iter().filter(|p| matches!(p, Ok(Ok(())))).count();
         let label = servers_label(config.servers());
+        // A refused password is the configuration's fault: retrying cannot fix it, so it
+        // must not be reported as a (retryable) connection error.
+        let refused = pings.iter().find_map(|p| match p {
+            Ok(Err(e)) if e.kind() == distlock_core::ErrorKind::Config => Some(e.message()),
+            _ => None,
+        });
+        if let (true, Some(why)) = (up < quorum, refused) {
+            return Err(LockError::config(format!(
+                "Redlock needs {quorum} of {n} servers, and authentication failed: {why}"
+            )));
+        }
         if up < quorum {
             return Err(LockError::connection(format!(
                 "Redlock needs {quorum} of {n} servers, only {up} answered ({label})"
@@ -241,13 +252,7 @@ impl Node {
             .query_async::<String>(&mut manager)
             .await
             .map(|_| ())
-            .map_err(|e| {
-                LockError::connection(format!(
-                    "{} did not answer PING: {}",
-                    self.label,
-                    crate::error::scrub(&e.to_string(), &self.secrets)
-                ))
-            })
+            .map_err(|e| crate::error::map_error(e, "PING", &self.label, &self.secrets))
     }
 }
 

@@ -1,7 +1,6 @@
 //! One URL for every mode, for the facade's `connect(url)`.
 
-use std::time::Duration;
-
+use distlock_core::settings::{parse_duration, UrlParts};
 use distlock_core::{DistributedLock, LockError, Result};
 
 use crate::config::{RedisConfig, RedisConfigBuilder};
@@ -19,22 +18,32 @@ pub enum Mode {
     Redlock,
 }
 
+/// The URL schemes of this backend (compared case-insensitively).
+pub const SCHEMES: &[&str] = &[
+    "redis",
+    "rediss",
+    "redis+cluster",
+    "rediss+cluster",
+    "redis+redlock",
+    "rediss+redlock",
+];
+
 /// Parses a lock URL into its mode and a config builder:
 ///
 /// * `redis://[user:password@]host:port/db` (`rediss://` for TLS): a single server;
 /// * `redis+cluster://[user:password@]host1:port1,host2:port2/`: a cluster, any nodes as seeds;
 /// * `redis+redlock://[user:password@]host1:port1,host2:port2,host3:port3/db`: Redlock;
-/// * optional query parameters `prefix=<key prefix>` and `ttl_ms=<default lease>`.
+/// * optional query parameters `prefix=<key prefix>` and `ttl=<default lease>` (a duration
+///   with its unit, `30s` or `1500ms`: see [`distlock_core::settings`]).
 ///
-/// Errors are of kind [`Config`](distlock_core::ErrorKind::Config) and never quote the password.
+/// Schemes are case-insensitive. The user information ends at the last `@`, so a password
+/// may hold `?`, `/` or `@` unescaped. Errors are of kind
+/// [`Config`](distlock_core::ErrorKind::Config) and never quote the password.
 pub fn parse_url(url: &str) -> Result<(Mode, RedisConfigBuilder)> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(LockError::config(
-            "a Redis URL starts with redis:// or rediss://",
-        ));
-    };
-    let (base, mode) = match scheme {
-        "redis" | "rediss" => (scheme, Mode::Single),
+    let parts = UrlParts::parse(url)
+        .map_err(|_| LockError::config("a Redis URL starts with redis:// or rediss://"))?;
+    let (base, mode) = match parts.scheme() {
+        "redis" | "rediss" => (parts.scheme(), Mode::Single),
         "redis+cluster" => ("redis", Mode::Cluster),
         "rediss+cluster" => ("rediss", Mode::Cluster),
         "redis+redlock" => ("redis", Mode::Redlock),
@@ -45,28 +54,13 @@ pub fn parse_url(url: &str) -> Result<(Mode, RedisConfigBuilder)> {
             )))
         }
     };
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, Some(q)),
-        None => (rest, None),
-    };
-    // An '@' only after the '?' means the '?' was inside the user info (a password that was
-    // not percent-encoded): its tail would be read as parameters and quoted in errors.
-    if query.is_some_and(|q| q.contains('@')) && !rest.contains('@') {
-        return Err(LockError::config(
-            "this Redis URL has an '@' after its '?' (not shown: it may hold a password):              percent-encode '?' in a user name or password as %3F",
-        ));
-    }
-    let (authority, path) = match rest.find('/') {
-        Some(at) => rest.split_at(at),
-        None => (rest, ""),
-    };
-    let (userinfo, hosts) = match authority.rfind('@') {
-        Some(at) => (&authority[..=at], &authority[at + 1..]),
-        None => ("", authority),
-    };
-    let urls: Vec<String> = hosts
+    // Re-escaped, so that what the last-'@' rule read as the password reaches the server
+    // unchanged through each server's own URL.
+    let userinfo = parts.escaped_userinfo()?;
+    let urls: Vec<String> = parts
+        .hosts()
         .split(',')
-        .map(|host| format!("{base}://{userinfo}{host}{path}"))
+        .map(|host| format!("{base}://{userinfo}{host}{}", parts.path()))
         .collect();
     if mode == Mode::Single && urls.len() > 1 {
         return Err(LockError::config(
@@ -74,25 +68,18 @@ pub fn parse_url(url: &str) -> Result<(Mode, RedisConfigBuilder)> {
         ));
     }
     let mut builder = RedisConfig::builder(urls);
-    for pair in query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        builder = match key {
+    for (key, value) in parts.query_pairs()? {
+        builder = match key.as_str() {
             "prefix" => builder.key_prefix(value),
+            "ttl" => builder.default_ttl(parse_duration(&key, &value)?),
             "ttl_ms" => {
-                let ms: u64 = value.parse().map_err(|_| {
-                    LockError::config(format!(
-                        "ttl_ms must be a number of milliseconds, not {value:?}"
-                    ))
-                })?;
-                builder.default_ttl(Duration::from_millis(ms))
+                return Err(LockError::config(
+                    "ttl_ms is gone: write the lease as ttl=30s or ttl=1500ms",
+                ))
             }
             other => {
                 return Err(LockError::config(format!(
-                    "unknown Redis URL parameter {other:?}: expected prefix or ttl_ms"
+                    "unknown Redis URL parameter {other:?}: expected prefix or ttl"
                 )))
             }
         };
@@ -118,10 +105,11 @@ pub async fn connect(url: &str) -> Result<Box<dyn DistributedLock>> {
 mod tests {
     use super::*;
     use distlock_core::ErrorKind;
+    use std::time::Duration;
 
     #[test]
     fn every_form_parses() {
-        let (mode, b) = parse_url("redis://u:s3cret@h:1/2?prefix=app:&ttl_ms=5000").unwrap();
+        let (mode, b) = parse_url("REDIS://u:s3cret@h:1/2?prefix=app:&ttl=5s").unwrap();
         assert_eq!(mode, Mode::Single);
         let c = b.build().unwrap();
         assert_eq!(c.key_prefix(), "app:");
@@ -147,22 +135,29 @@ mod tests {
     }
 
     /// A `?` (not percent-encoded) inside a password must not make the rest of it a query
-    /// parameter that an error message then quotes.
+    /// parameter that an error message then quotes: the password stays whole.
     #[test]
-    fn a_question_mark_in_the_password_leaks_no_part_of_it() {
-        for bad in [
-            "redis://:s3c?r3t@127.0.0.1:6379/",
-            "redis://u:s3c?r3t=1@127.0.0.1:6379/",
-            "redis://:s3c?prefix=r3t@127.0.0.1:6379/",
-            "redis+cluster://u:s3c?r3t@a:1,b:2/",
-            "redis+redlock://u:s3c?ttl_ms=r3t@a:1,b:2,c:3/",
+    fn a_question_mark_in_the_password_stays_in_the_password() {
+        for (url, password) in [
+            ("redis://:s3c?r3t@127.0.0.1:6379/", "s3c?r3t"),
+            ("redis://u:s3c?r3t=1@127.0.0.1:6379/", "s3c?r3t=1"),
+            ("redis://:s3c?prefix=r3t@127.0.0.1:6379/", "s3c?prefix=r3t"),
+            ("redis+cluster://u:s3c?r3t@a:1,b:2/", "s3c?r3t"),
+            (
+                "redis+redlock://u:s3c/tt?l=r3t@a:1,b:2,c:3/",
+                "s3c/tt?l=r3t",
+            ),
         ] {
-            let e = parse_url(bad).and_then(|(_, b)| b.build()).unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
-            let shown = format!("{e} {e:?}");
+            let (_, b) = parse_url(url).unwrap();
+            let c = b.build().unwrap();
+            for server in c.servers() {
+                assert_eq!(server.password().as_deref(), Some(password), "{url}");
+                assert_eq!(server.database(), 0);
+            }
+            let shown = format!("{c:?}");
             assert!(
                 !shown.contains("s3c") && !shown.contains("r3t"),
-                "{bad}: {shown}"
+                "{url}: {shown}"
             );
         }
     }
@@ -173,7 +168,9 @@ mod tests {
             "redis://u:s3cret@a:1,b:2/",
             "redis+sentinel://u:s3cret@a:1/",
             "redis://u:s3cret@a:1/?bogus=1",
-            "redis://u:s3cret@a:1/?ttl_ms=soon",
+            "redis://u:s3cret@a:1/?ttl=soon",
+            "redis://u:s3cret@a:1/?ttl=5000",
+            "redis://u:s3cret@a:1/?ttl_ms=5000",
             "u:s3cret@a:1",
         ] {
             let e = parse_url(bad).and_then(|(_, b)| b.build()).unwrap_err();

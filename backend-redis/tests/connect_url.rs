@@ -8,10 +8,7 @@ use distlock_testkit::redis::{start_many, RedisCluster, RedisServer};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_cluster_and_redlock_urls_connect_and_lock() {
     let server = RedisServer::start().unwrap();
-    let url = format!(
-        "redis://127.0.0.1:{}/1?prefix=app:&ttl_ms=2000",
-        server.port()
-    );
+    let url = format!("redis://127.0.0.1:{}/1?prefix=app:&ttl=2s", server.port());
     let locks = distlock_redis::connect(&url).await.unwrap();
     assert!(locks.capabilities().fencing);
     let g = locks.try_acquire("by-url").await.unwrap().unwrap();
@@ -27,7 +24,7 @@ async fn single_cluster_and_redlock_urls_connect_and_lock() {
         .unwrap();
     assert!(
         ttl > 0 && ttl <= 2000,
-        "prefix or ttl_ms not applied: PTTL {ttl}"
+        "prefix or ttl not applied: PTTL {ttl}"
     );
     g.release().await.unwrap();
 

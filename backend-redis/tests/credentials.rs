@@ -197,3 +197,46 @@ async fn no_attempt_is_sent_once_the_limit_is_spent() {
     assert_eq!(after - before, 1, "attempts after the limit");
     g.release().await.unwrap();
 }
+
+/// Issue 10: Redlock with a wrong password gave a retryable `Connection` error ("only 0
+/// answered"); it is the configuration's, and says authentication failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redlock_with_a_wrong_password_is_a_config_error_naming_authentication() {
+    let servers: Vec<RedisServer> = (0..3).map(|_| protected_server()).collect();
+    let hosts: Vec<String> = servers
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.port()))
+        .collect();
+    let url = format!("redis+redlock://alice:{WRONG}@{}/", hosts.join(","));
+    let e = distlock_redis::connect(&url).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(
+        e.to_string().to_lowercase().contains("authentication"),
+        "{e}"
+    );
+    assert_hidden(&format!("{e} {e:?}"));
+    let good = format!("redis+redlock://alice:{ALICE}@{}/", hosts.join(","));
+    let locks = distlock_redis::connect(&good).await.unwrap();
+    let g = locks.try_acquire("redlock/auth").await.unwrap().unwrap();
+    g.release().await.unwrap();
+}
+
+/// A password holding URL delimiters, written unescaped, authenticates: the user
+/// information ends at the last `@` (issue 10), on every URL form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_with_url_delimiters_authenticates_unescaped() {
+    const ODD: &str = "p?ss@w/rd#1";
+    let server = RedisServer::start().unwrap();
+    let port = server.port();
+    let r = raw_command(port, &format!("ACL SETUSER carol on >{ODD} ~* &* +@all")).unwrap();
+    assert!(r.starts_with("+OK"), "{r}");
+    for url in [
+        format!("redis://carol:{ODD}@127.0.0.1:{port}/"),
+        format!("Redis://carol:{ODD}@127.0.0.1:{port}/2?prefix=odd:"),
+    ] {
+        let locks = distlock_redis::connect(&url).await.unwrap();
+        assert!(!format!("{locks:?}").contains("ss@w"));
+        let g = locks.try_acquire("odd-password").await.unwrap().unwrap();
+        g.release().await.unwrap();
+    }
+}

@@ -1,4 +1,5 @@
 //! Where the ensemble is, where lock nodes live, how long sessions last, and credentials.
+//! The `zk://` URL form of these settings is read in `url.rs`.
 
 use std::fmt;
 use std::time::Duration;
@@ -57,14 +58,17 @@ impl fmt::Debug for Credentials {
 /// `zk://[user:password@]host1:port,host2:port[/chroot][?session_timeout=2s&root=/locks&acl=creator]`
 ///
 /// - `/chroot` (optional): every node distlock touches lives under this path.
-/// - `session_timeout`: `2s`, `1500ms` or plain milliseconds; default 10 s (the server
-///   clamps it to its own bounds).
+/// - `session_timeout`: `2s`, `1500ms` (a unit is required, see
+///   [`distlock_core::settings`]); default 10 s (the server clamps it to its own bounds).
 /// - `connect_timeout`: how long to wait for a session to be established; default the
 ///   session timeout.
 /// - `root`: the node under the chroot holding one parent node per lock; default `/distlock`.
 /// - `acl=creator`: create lock nodes (and the root and parents) with a creator-only ACL;
 ///   needs credentials. `acl=open` (default) leaves them open to anyone.
-/// - `user:password@`: digest authentication, percent-decoded.
+/// - `user:password@`: digest authentication, percent-decoded. The user information ends
+///   at the last `@`, so a password may hold `?`, `/` or `@` unescaped.
+///
+/// Schemes ([`SCHEMES`](crate::SCHEMES)) are case-insensitive.
 ///
 /// ```
 /// use std::time::Duration;
@@ -106,73 +110,6 @@ impl ZkConfig {
             credentials: None,
             creator_only: false,
         }
-    }
-
-    /// Parses a `zk://` (or `zookeeper://`) URL; see the type's docs. Errors are of kind
-    /// [`Config`](distlock_core::ErrorKind::Config) and never echo the password.
-    pub fn from_url(url: &str) -> Result<Self> {
-        let rest = url
-            .strip_prefix("zk://")
-            .or_else(|| url.strip_prefix("zookeeper://"))
-            .ok_or_else(|| LockError::config("a ZooKeeper URL starts with zk://"))?;
-        let (before_query, query) = match rest.split_once('?') {
-            Some((a, q)) => (a, Some(q)),
-            None => (rest, None),
-        };
-        let (authority, path) = match before_query.find('/') {
-            Some(i) => (&before_query[..i], &before_query[i..]),
-            None => (before_query, ""),
-        };
-        let (userinfo, hosts) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
-        };
-        if hosts.is_empty() || hosts.split(',').any(|h| h.is_empty()) {
-            return Err(LockError::config(
-                "a ZooKeeper URL needs host:port[,host:port…] after zk://",
-            ));
-        }
-        let mut config = ZkConfig::new(hosts);
-        if let Some(userinfo) = userinfo {
-            let (user, password) = userinfo.split_once(':').ok_or_else(|| {
-                LockError::config("credentials in a ZooKeeper URL are user:password@")
-            })?;
-            config.credentials = Some(Credentials::new(
-                percent_decode(user)?,
-                percent_decode(password)?,
-            ));
-        }
-        let path = path.trim_end_matches('/');
-        if !path.is_empty() {
-            config = config.with_chroot(percent_decode(path)?)?;
-        }
-        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let value = percent_decode(value)?;
-            match key {
-                "session_timeout" => config.session_timeout = parse_duration(key, &value)?,
-                "connect_timeout" => {
-                    config.connect_timeout = Some(parse_duration(key, &value)?);
-                }
-                "root" => config = config.with_root(value)?,
-                "acl" => match value.as_str() {
-                    "creator" => config.creator_only = true,
-                    "open" => config.creator_only = false,
-                    _ => {
-                        return Err(LockError::config(format!(
-                            "acl must be `creator` or `open`, not {value:?}"
-                        )))
-                    }
-                },
-                _ => {
-                    return Err(LockError::config(format!(
-                        "unknown ZooKeeper URL parameter {key:?}"
-                    )))
-                }
-            }
-        }
-        config.validate()?;
-        Ok(config)
     }
 
     /// Puts every node under `chroot` (an absolute path such as `/app`).
@@ -301,104 +238,5 @@ fn validate_path(what: &str, path: &str) -> Result<()> {
         Err(LockError::config(format!(
             "the {what} must be an absolute ZooKeeper path like /locks, not {path:?}"
         )))
-    }
-}
-
-fn parse_duration(key: &str, value: &str) -> Result<Duration> {
-    let bad = || LockError::config(format!("{key} must look like 2s, 1500ms or 2000"));
-    let (number, unit_ms) = if let Some(n) = value.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = value.strip_suffix('s') {
-        (n, 1000.0)
-    } else {
-        (value, 1.0)
-    };
-    let n: f64 = number.trim().parse().map_err(|_| bad())?;
-    if !n.is_finite() || n <= 0.0 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(n * unit_ms / 1000.0))
-}
-
-fn percent_decode(s: &str) -> Result<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| LockError::config("bad percent-escape in a ZooKeeper URL"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| LockError::config("a ZooKeeper URL part is not UTF-8"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use distlock_core::ErrorKind;
-
-    #[test]
-    fn full_url_parses() {
-        let c = ZkConfig::from_url(
-            "zk://al%40ice:s3cr%3At@h1:2181,h2:2182/app/x?session_timeout=1500ms&root=/locks&acl=creator&connect_timeout=3s",
-        )
-        .unwrap();
-        assert_eq!(c.hosts(), "h1:2181,h2:2182");
-        assert_eq!(c.base_path(), "/app/x/locks");
-        assert_eq!(c.session_timeout(), Duration::from_millis(1500));
-        assert_eq!(c.connect_timeout(), Duration::from_secs(3));
-        assert!(c.creator_only());
-        let creds = c.credentials().unwrap();
-        assert_eq!(creds.user(), "al@ice");
-        assert_eq!(creds.auth_bytes(), b"al@ice:s3cr:t".to_vec());
-    }
-
-    #[test]
-    fn defaults() {
-        let c = ZkConfig::from_url("zk://127.0.0.1:2181").unwrap();
-        assert_eq!(c.base_path(), "/distlock");
-        assert_eq!(c.session_timeout(), DEFAULT_SESSION_TIMEOUT);
-        assert!(!c.creator_only());
-        assert!(c.credentials().is_none());
-        let c = ZkConfig::from_url("zk://127.0.0.1:2181/?session_timeout=2000").unwrap();
-        assert_eq!(c.base_path(), "/distlock");
-        assert_eq!(c.session_timeout(), Duration::from_secs(2));
-    }
-
-    #[test]
-    fn bad_urls_are_config_errors_without_the_password() {
-        for url in [
-            "redis://h:1",
-            "zk://",
-            "zk://h:1,,h:2",
-            "zk://u:hunter2@h:1?session_timeout=soon",
-            "zk://u:hunter2@h:1?bogus=1",
-            "zk://u:hunter2@h:1/a/../b",
-            "zk://h:1?acl=creator",
-            "zk://u:hunter2@h:1?acl=weird",
-            "zk://u:hunter2@h:1/%zz",
-            "zk://u:hunter2@h:1/zookeeper",
-            "zk://u:hunter2@h:1?root=/zookeeper/x",
-        ] {
-            let e = ZkConfig::from_url(url).unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::Config, "{url}");
-            assert!(!format!("{e} {e:?}").contains("hunter2"), "{url}: {e:?}");
-        }
-    }
-
-    #[test]
-    fn debug_redacts_the_password() {
-        let c = ZkConfig::from_url("zk://bob:hunter2@h:1").unwrap();
-        let shown = format!("{c:?}");
-        assert!(shown.contains("bob"));
-        assert!(!shown.contains("hunter2"), "{shown}");
     }
 }

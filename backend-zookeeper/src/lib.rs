@@ -123,8 +123,11 @@ mod error;
 mod hold;
 mod lock;
 mod recipe;
+mod refused;
 mod session;
+mod url;
 
 pub use config::{Credentials, ZkConfig, DEFAULT_ROOT, DEFAULT_SESSION_TIMEOUT};
 pub use lock::ZkLock;
+pub use url::SCHEMES;
 pub use zookeeper_client;

@@ -50,7 +50,12 @@ impl Session {
             connector = connector.with_auth("digest", &creds.auth_bytes());
         }
         let limit = config.connect_timeout();
-        let client = match tokio::time::timeout(limit, connector.connect(&config.hosts)).await {
+        let connecting = tokio::time::timeout(limit, connector.connect(&config.hosts));
+        let outcome = tokio::select! {
+            outcome = connecting => outcome,
+            refused = crate::refused::all_refused(&config.hosts) => return Err(refused),
+        };
+        let client = match outcome {
             Ok(Ok(client)) => client,
             Ok(Err(e)) => return Err(zk_error(e, "connecting to ZooKeeper")),
             Err(_) => {

@@ -538,7 +538,7 @@ async fn a_waiter_whose_session_expires_never_thinks_it_holds_the_lock() {
         children(&a, &name).await.len() == 1
     })
     .await;
-    proxy.heal();
+    proxy.restore();
 
     // The holder still holds; the waiter must not have come back with a guard.
     tokio::time::sleep(harness.session_timeout() / 2).await;

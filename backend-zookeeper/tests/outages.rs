@@ -37,7 +37,7 @@ async fn a_waiting_acquire_rides_out_a_short_outage() {
     let outage = harness.session_timeout() * 2;
     tokio::time::sleep(outage).await;
     assert!(!waiter.is_finished(), "the acquire ended during the outage");
-    proxy.heal();
+    proxy.restore();
 
     let g = tokio::time::timeout(Duration::from_secs(20), waiter)
         .await
@@ -103,7 +103,7 @@ async fn a_lasting_outage_fails_a_waiting_acquire_with_a_connection_error() {
         start.elapsed()
     );
 
-    proxy.heal();
+    proxy.restore();
     let g = a
         .try_acquire(&name)
         .await

@@ -38,7 +38,7 @@ async fn a_disconnection_shorter_than_the_grace_keeps_the_hold() {
     // Short enough that the client crate's reconnection back-off (0.1 s, 0.2 s, 0.4 s, …
     // between attempts) still reconnects well within the grace (2/5 of the timeout).
     tokio::time::sleep(harness.session_timeout() / 10).await;
-    proxy.heal();
+    proxy.restore();
     // Well past the grace period counted from the cut.
     tokio::time::sleep(harness.session_timeout() * 3 / 4).await;
     assert!(g.is_held(), "a short disconnection lost the hold");
@@ -83,7 +83,7 @@ async fn a_partition_past_the_grace_loses_the_hold_and_never_takes_it_back() {
         "the lock was taken over before the holder was told"
     );
 
-    proxy.heal();
+    proxy.restore();
     assert_eq!(g.release().await.unwrap_err().kind(), ErrorKind::NotHeld);
     // Later acquires run on a new session, and the lost hold was not taken back.
     assert!(a.try_acquire(&name).await.unwrap().is_none());
@@ -117,7 +117,7 @@ async fn a_waiter_rides_out_a_short_disconnection() {
     // Released while the waiter cannot hear it; the re-armed watch tells it on reconnect.
     g.release().await.unwrap();
     tokio::time::sleep(harness.session_timeout() / 5).await;
-    proxy.heal();
+    proxy.restore();
     let got = tokio::time::timeout(Duration::from_secs(10), waiter)
         .await
         .expect("the waiter finished")
@@ -210,7 +210,7 @@ async fn a_limited_wait_is_honoured_while_the_connection_hangs() {
         "{e:?}"
     );
     assert!(took < limit + Duration::from_millis(1000), "took {took:?}");
-    proxy.heal();
+    proxy.restore();
     // The client recovers (same or new session) and nothing was left queued.
     let g = a
         .acquire_timeout(&name, harness.session_timeout() * 2)
@@ -265,7 +265,7 @@ async fn a_silent_partition_reports_the_loss_well_before_the_takeover() {
     }
 
     let silenced = Instant::now();
-    proxy.silence();
+    proxy.freeze();
     let lost = tokio::time::timeout(timeout * 2, g.lost())
         .await
         .expect("the holder is told");
@@ -288,7 +288,7 @@ async fn a_silent_partition_reports_the_loss_well_before_the_takeover() {
         margin >= timeout / 10,
         "the loss was reported only {margin:?} before the takeover (session timeout {timeout:?})"
     );
-    proxy.heal();
+    proxy.restore();
     assert_eq!(g.release().await.unwrap_err().kind(), ErrorKind::NotHeld);
     next.release().await.unwrap();
 }
@@ -324,7 +324,7 @@ async fn a_release_during_a_partition_returns_once_the_hold_is_lost() {
     );
     // A release is not a loss for the signal's watchers.
     assert!(lost.wait().await.is_none());
-    proxy.heal();
+    proxy.restore();
     // The node went with the session: the lock is free again.
     let b = harness.zk_lock().await.unwrap();
     let g = b

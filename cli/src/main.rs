@@ -2,53 +2,107 @@
 
 mod bench;
 mod demo;
+mod diag;
+mod duration;
+mod exit;
+mod pipes;
 mod run;
+mod store;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgAction, CommandFactory, Parser, Subcommand};
 
-/// The lock URL used when none is given: lock files in the system's temp directory, so the
-/// demo needs no server.
-fn default_url() -> String {
-    format!("file://{}", std::env::temp_dir().join("distlock").display())
-}
+pub(crate) use store::default_url;
+
+const EXAMPLES: &str = "\
+Examples:
+  distlock demo                                  # the flash sale on lock files, no server
+  distlock run -w 30s nightly-report -- ./report.sh
+  DISTLOCK_URL=redis://127.0.0.1:6379/0 distlock bench --clients 8";
 
 #[derive(Parser, Debug)]
 #[command(
     name = "distlock",
     version,
-    about = "Distributed locks over Redis, ZooKeeper, MySQL/MariaDB or lock files"
+    about = "Distributed locks over Redis, ZooKeeper, MySQL/MariaDB or lock files",
+    after_help = format!("{EXAMPLES}\n\n{}\n\n{}", exit::HELP, store::ENV_HELP),
 )]
 struct Cli {
+    /// More diagnostics on stderr: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Several workers take turns in one critical section and show their fencing tokens.
+    /// A flash sale: buyer processes oversell without a lock, sell exactly the stock with
+    /// it, and a paused holder's late write is rejected by the fence (exit code 3 if the
+    /// locked sale was not exact, 2 for bad input).
+    #[command(after_help = "Examples:\n  \
+        distlock demo\n  \
+        distlock demo --buyers 32 --stock 3 --json\n  \
+        distlock demo --url zk://127.0.0.1:2181")]
     Demo(demo::DemoArgs),
-    /// Runs a command while holding a lock (exit code 75 if the lock was not taken in time
-    /// or was lost, which kills the command).
+    /// One buyer process of the demo (started by `distlock demo`).
+    #[command(hide = true)]
+    DemoBuyer(demo::BuyerArgs),
+    /// Runs a command while holding a lock; the command never outlives the lock.
     Run(run::RunArgs),
     /// Measures a backend against the raw store primitive it is built on, in one run.
+    #[command(after_help = "Examples:\n  \
+        distlock bench\n  \
+        distlock bench --url redis://127.0.0.1:6379/0 --iterations 1000 --clients 16")]
     Bench(bench::BenchArgs),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Demo(args) => demo::demo(args).await,
-        Command::Run(args) => run::run(args).await,
-        Command::Bench(args) => bench::bench(args).await,
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("distlock: {e}");
-            ExitCode::from(1)
-        }
+    diag::init_tracing(cli.verbose);
+    if matches!(cli.command, Command::Bench(_)) {
+        pipes::die_quietly_on_closed_stdout();
     }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            diag::error(format_args!("cannot start the async runtime: {e}"));
+            return ExitCode::from(exit::OS_ERROR);
+        }
+    };
+    runtime.block_on(dispatch(cli.command))
+}
+
+async fn dispatch(command: Command) -> ExitCode {
+    let result = match command {
+        Command::Demo(args) => demo::demo(args).await,
+        Command::DemoBuyer(args) => demo::buyer(args).await,
+        Command::Bench(args) => bench::bench(args).await,
+        Command::Run(args) => {
+            return run::run(args)
+                .await
+                .unwrap_or_else(|message| usage_error("run", &message))
+        }
+    };
+    result.unwrap_or_else(|e| {
+        diag::error(&e);
+        ExitCode::from(exit::for_error(&e))
+    })
+}
+
+/// Reports a usage error found after parsing, the way clap reports its own (exit 2).
+fn usage_error(subcommand: &str, message: &str) -> ExitCode {
+    let mut cli = Cli::command();
+    cli.build();
+    let err = match cli.find_subcommand_mut(subcommand) {
+        Some(sub) => sub.error(clap::error::ErrorKind::MissingRequiredArgument, message),
+        None => cli.error(clap::error::ErrorKind::MissingRequiredArgument, message),
+    };
+    let _ = err.print();
+    ExitCode::from(exit::USAGE)
 }

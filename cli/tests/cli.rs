@@ -19,20 +19,6 @@ fn distlock(url: &str, args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn demo_runs_without_a_server_and_reports_no_overlap() {
-    let url = format!("file://{}", dir("demo").display());
-    let out = distlock(&url, &["demo", "--workers", "3", "--rounds", "2"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("6 critical sections"), "{stdout}");
-    assert!(stdout.contains(", 0 overlapping"), "{stdout}");
-}
-
-#[test]
 fn run_passes_the_exit_code_and_the_fencing_token() {
     let url = format!("file://{}", dir("run").display());
     let out = Command::new(env!("CARGO_BIN_EXE_distlock"))
@@ -224,18 +210,9 @@ fn run_rejects_a_nonsense_wait_without_panicking() {
             ])
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1), "--wait {wait}: {out:?}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("invalid --wait"),
-            "{out:?}"
-        );
+        assert_eq!(out.status.code(), Some(2), "--wait {wait}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("invalid value"), "{out:?}");
+        assert!(!stderr.contains("panicked"), "{out:?}");
     }
-}
-
-#[test]
-fn demo_on_memory_url_excludes() {
-    let out = distlock("memory://", &["demo", "--workers", "3", "--rounds", "2"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains(", 0 overlapping"), "{stdout}");
 }

@@ -13,7 +13,9 @@ pub struct Capabilities {
     pub fifo: bool,
     /// A client that holds a name and acquires it again gets a second, nested hold.
     /// When `false`, the second acquire behaves like any other contender (it waits or
-    /// times out), and never corrupts the first hold.
+    /// times out), and never corrupts the first hold. This is about plain acquires only:
+    /// the task-scoped reentrancy of [`with_lock`](crate::LockExt::with_lock) scopes is
+    /// provided by `core` on every backend, whatever this says.
     pub reentrant: bool,
     /// The guard notices and signals when its hold is lost.
     pub lost_detection: bool,

@@ -24,6 +24,10 @@ pub enum ErrorKind {
     Unsupported,
     /// Any other failure reported by the store.
     Backend,
+    /// A fenced write was refused: the resource has already accepted a write with a
+    /// newer fencing token, so the writer's hold ended and someone else took the lock
+    /// since (see `distlock::fence`). Not retryable with the same token.
+    Fenced,
 }
 
 impl ErrorKind {
@@ -37,6 +41,7 @@ impl ErrorKind {
             ErrorKind::Config => "configuration error",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Backend => "backend error",
+            ErrorKind::Fenced => "stale fencing token",
         }
     }
 }
@@ -128,6 +133,11 @@ impl LockError {
     /// Shorthand for [`ErrorKind::Backend`].
     pub fn backend(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Backend, message)
+    }
+
+    /// Shorthand for [`ErrorKind::Fenced`].
+    pub fn fenced(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Fenced, message)
     }
 }
 

@@ -24,10 +24,14 @@
 //! failures; [`Armed`] undoes a half-done acquire when it fails or is cancelled; and
 //! [`spawn_background`] runs clean-up work when a runtime exists, leaving it to the store's
 //! backstop otherwise. Change one of them there, and every backend follows.
+//!
+//! [`LockExt::with_lock`] runs a body under a lock and releases it on every exit path; see
+//! [`scope`] for its contract and task-scoped reentrancy.
 #![warn(missing_docs)]
 
 mod background;
 mod capabilities;
+mod client_id;
 mod deadline;
 mod error;
 mod guard;
@@ -38,12 +42,15 @@ pub mod memory;
 mod name;
 mod options;
 mod retry;
+pub mod scope;
+pub mod settings;
 mod status;
 mod token;
 mod undo;
 
 pub use background::spawn_background;
 pub use capabilities::Capabilities;
+pub use client_id::ClientId;
 pub use deadline::Deadline;
 pub use error::{ErrorKind, LockError, Result};
 pub use guard::{GuardParts, LockGuard};
@@ -53,6 +60,7 @@ pub use lock::{DistributedLock, LockExt};
 pub use name::LockName;
 pub use options::{AcquireOptions, Wait, DEFAULT_LEASE_TTL};
 pub use retry::{retry_connection_failures, Backoff, ConnectionRetry, RetryPolicy};
+pub use scope::ScopedLock;
 pub use status::{HoldStatus, LostSignal};
 pub use token::new_owner_token;
 pub use undo::{Armed, Undo};

@@ -1,16 +1,19 @@
 //! The trait backends implement, and the conveniences every user gets on top of it.
 
 use std::fmt::Debug;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::capabilities::Capabilities;
+use crate::client_id::ClientId;
 use crate::error::{LockError, Result};
 use crate::guard::LockGuard;
 use crate::name::LockName;
 use crate::options::{AcquireOptions, Wait};
+use crate::scope::ScopedLock;
 
 /// A distributed lock client: one connection pool / session to one store.
 ///
@@ -34,6 +37,16 @@ pub trait DistributedLock: Send + Sync + Debug {
 
     /// What this backend promises beyond mutual exclusion.
     fn capabilities(&self) -> Capabilities;
+
+    /// Which client this is, for task-scoped reentrancy: a nested
+    /// [`with_lock`](LockExt::with_lock) reuses the hold of an enclosing scope only when
+    /// both scopes use the same name and the same `client_id`. The default is the address of
+    /// `self` ([`ClientId::of`]); backends whose clones share one connection may return a
+    /// [`ClientId::unique`] made at construction and shared by the clones. Two clients
+    /// that could hold the same name at the same time must never return the same id.
+    fn client_id(&self) -> ClientId {
+        ClientId::of(self)
+    }
 }
 
 /// Conveniences over [`DistributedLock`], for every backend and `dyn DistributedLock`.
@@ -97,6 +110,52 @@ pub trait LockExt: DistributedLock {
             )),
         }
     }
+
+    /// Runs `body` while holding `name`: acquires as `options` say, releases on every exit
+    /// path (return, `?`, panic, the returned future dropped), drops the body and returns
+    /// error kind [`Lost`](crate::ErrorKind::Lost) if the hold is lost meanwhile. A lock
+    /// still held elsewhere after the wait (or at the one attempt of
+    /// [`Wait::Try`]) is error kind [`Timeout`](crate::ErrorKind::Timeout). Inside a scope of
+    /// the same client and name in the same task, it reuses that hold (task-scoped
+    /// reentrancy). The body gets a [`ScopedLock`] (fencing token, loss) and returns
+    /// `Result<T, E>` with `E: From<LockError>`, so `?` works on both its own errors and
+    /// distlock's. See [`crate::scope`] for the whole contract;
+    /// [`scope::with_lock`](crate::scope::with_lock) is the same call without the `Send`
+    /// bounds this method needs to return a `Send` future.
+    ///
+    /// ```
+    /// use distlock_core::{memory::MemoryLock, AcquireOptions, LockExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> distlock_core::Result<()> {
+    /// let locks = MemoryLock::new();
+    /// let opts = AcquireOptions::wait_up_to(std::time::Duration::from_secs(5));
+    /// let token = locks
+    ///     .with_lock("order:42", &opts, |guard| async move {
+    ///         // … the critical section: hand the fencing token to the resource …
+    ///         Ok::<_, distlock_core::LockError>(guard.fencing_token())
+    ///     })
+    ///     .await?;
+    /// assert!(token.is_some());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropped while waiting, no hold is left behind; dropped while the body
+    /// runs, the body is dropped and the lock released in the background.
+    fn with_lock<'a, F, Fut, T, E>(
+        &'a self,
+        name: &'a str,
+        options: &'a AcquireOptions,
+        body: F,
+    ) -> impl Future<Output = Result<T, E>> + Send + 'a
+    where
+        F: FnOnce(ScopedLock) -> Fut + Send + 'a,
+        Fut: Future<Output = Result<T, E>> + Send + 'a,
+        T: Send + 'a,
+        E: From<LockError> + Send + 'a,
+    {
+        crate::scope::with_lock(self, name, options, body)
+    }
 }
 
 impl<T: DistributedLock + ?Sized> LockExt for T {}
@@ -114,6 +173,10 @@ impl<T: DistributedLock + ?Sized> DistributedLock for Arc<T> {
     fn capabilities(&self) -> Capabilities {
         (**self).capabilities()
     }
+
+    fn client_id(&self) -> ClientId {
+        (**self).client_id()
+    }
 }
 
 #[async_trait]
@@ -128,5 +191,28 @@ impl<T: DistributedLock + ?Sized> DistributedLock for Box<T> {
 
     fn capabilities(&self) -> Capabilities {
         (**self).capabilities()
+    }
+
+    fn client_id(&self) -> ClientId {
+        (**self).client_id()
+    }
+}
+
+#[async_trait]
+impl<T: DistributedLock + ?Sized> DistributedLock for &T {
+    async fn acquire_with(
+        &self,
+        name: &LockName,
+        options: &AcquireOptions,
+    ) -> Result<Option<LockGuard>> {
+        (**self).acquire_with(name, options).await
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
+    }
+
+    fn client_id(&self) -> ClientId {
+        (**self).client_id()
     }
 }

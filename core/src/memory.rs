@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::capabilities::Capabilities;
+use crate::client_id::ClientId;
 use crate::deadline::Deadline;
 use crate::error::{LockError, Result};
 use crate::guard::{GuardParts, LockGuard};
@@ -141,6 +142,7 @@ impl MemoryStore {
     pub fn client(&self) -> MemoryLock {
         MemoryLock {
             store: self.clone(),
+            id: ClientId::unique(),
         }
     }
 
@@ -207,10 +209,12 @@ impl MemoryStore {
     }
 }
 
-/// A client of the memory backend. Cheap to clone (clones are the same client).
+/// A client of the memory backend. Cheap to clone (clones are the same client, also for
+/// the task-scoped reentrancy of [`with_lock`](crate::LockExt::with_lock)).
 #[derive(Clone, Debug)]
 pub struct MemoryLock {
     store: MemoryStore,
+    id: ClientId,
 }
 
 impl Default for MemoryLock {
@@ -355,6 +359,10 @@ impl DistributedLock for MemoryLock {
             .with_fencing(true)
             .with_fifo(true)
             .with_lost_detection(true)
+    }
+
+    fn client_id(&self) -> ClientId {
+        self.id
     }
 }
 

@@ -3,8 +3,11 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
+use distlock_core::settings::scheme_of;
 use distlock_core::{memory::MemoryStore, DistributedLock, LockError, Result};
-use url::Url;
+
+/// The scheme of the in-process store.
+const MEMORY_SCHEMES: &[&str] = &["memory"];
 
 /// Connects to the backend the URL names:
 ///
@@ -18,31 +21,47 @@ use url::Url;
 /// | `zk://host1:port,host2:port/chroot?session_timeout=…` | ZooKeeper | `zookeeper` |
 /// | `mysql://user:password@host:port/db?mode=get_lock\|row_lock` | MySQL/MariaDB | `mysql` |
 ///
+/// Schemes are case-insensitive (`REDIS://` works); [`schemes`] lists those of this build.
+/// Durations in URLs carry a unit (`500ms`, `30s`, `2m`): see [`settings`](crate::settings).
 /// Errors are of kind [`Config`](distlock_core::ErrorKind::Config) for an unknown scheme or
 /// a backend left out at build time, and never contain the URL's password.
 ///
 /// # Cancel safety
 /// Cancel safe: a dropped connect leaves no lock behind (it holds none yet).
 pub async fn connect(url: &str) -> Result<Box<dyn DistributedLock>> {
-    let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("");
-    match scheme {
-        "file" => {
-            let parsed = Url::parse(url)
-                .map_err(|e| LockError::config("invalid file:// URL").with_source(e))?;
-            let dir = parsed
-                .to_file_path()
-                .map_err(|()| LockError::config("a file:// URL needs an absolute path"))?;
-            Ok(Box::new(distlock_file::FileLock::new(dir)?))
-        }
-        "memory" => Ok(Box::new(memory_store(url).client())),
-        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" | "redis+redlock"
-        | "rediss+redlock" => redis(url).await,
-        "zk" | "zookeeper" => zookeeper(url).await,
-        "mysql" | "mariadb" => mysql(url).await,
-        _ => Err(LockError::config(format!(
-            "unknown lock URL scheme {scheme:?}; expected file, memory, redis, rediss, zk or mysql"
-        ))),
+    let scheme = scheme_of(url).unwrap_or_default();
+    let scheme = scheme.as_str();
+    if distlock_file::SCHEMES.contains(&scheme) {
+        return Ok(Box::new(distlock_file::FileLock::from_url(url)?));
     }
+    if MEMORY_SCHEMES.contains(&scheme) {
+        return Ok(Box::new(memory_store(url).client()));
+    }
+    if redis::is_mine(scheme) {
+        return redis::connect(url).await;
+    }
+    if zookeeper::is_mine(scheme) {
+        return zookeeper::connect(url).await;
+    }
+    if mysql::is_mine(scheme) {
+        return mysql::connect(url).await;
+    }
+    Err(LockError::config(format!(
+        "unknown lock URL scheme {scheme:?}; this build knows {}",
+        schemes().join(", ")
+    )))
+}
+
+/// The URL schemes this build of distlock connects to (each backend's list; the backends
+/// left out by cargo features are missing).
+pub fn schemes() -> Vec<&'static str> {
+    let mut all = Vec::new();
+    all.extend_from_slice(distlock_file::SCHEMES);
+    all.extend_from_slice(MEMORY_SCHEMES);
+    all.extend_from_slice(redis::SCHEMES);
+    all.extend_from_slice(zookeeper::SCHEMES);
+    all.extend_from_slice(mysql::SCHEMES);
+    all
 }
 
 /// The process-wide store a `memory://` URL names: like a server, every client of the same
@@ -63,41 +82,84 @@ fn memory_store(url: &str) -> MemoryStore {
         .clone()
 }
 
-#[cfg(feature = "redis")]
-async fn redis(url: &str) -> Result<Box<dyn DistributedLock>> {
-    distlock_redis::connect(url).await
+// One module per optional backend: its schemes and connect when the feature is on; when it
+// is off, a `Config` error naming the feature for the schemes of its family (a backend left
+// out cannot be asked for its list).
+
+mod redis {
+    use distlock_core::{DistributedLock, Result};
+
+    #[cfg(feature = "redis")]
+    pub(super) const SCHEMES: &[&str] = distlock_redis::SCHEMES;
+    #[cfg(not(feature = "redis"))]
+    pub(super) const SCHEMES: &[&str] = &[];
+
+    pub(super) fn is_mine(scheme: &str) -> bool {
+        SCHEMES.contains(&scheme) || scheme.starts_with("redis")
+    }
+
+    #[cfg(feature = "redis")]
+    pub(super) async fn connect(url: &str) -> Result<Box<dyn DistributedLock>> {
+        distlock_redis::connect(url).await
+    }
+
+    #[cfg(not(feature = "redis"))]
+    pub(super) async fn connect(_url: &str) -> Result<Box<dyn DistributedLock>> {
+        Err(super::disabled("redis"))
+    }
 }
 
-#[cfg(not(feature = "redis"))]
-async fn redis(_url: &str) -> Result<Box<dyn DistributedLock>> {
-    disabled("redis")
+mod zookeeper {
+    use distlock_core::{DistributedLock, Result};
+
+    #[cfg(feature = "zookeeper")]
+    pub(super) const SCHEMES: &[&str] = distlock_zookeeper::SCHEMES;
+    #[cfg(not(feature = "zookeeper"))]
+    pub(super) const SCHEMES: &[&str] = &[];
+
+    pub(super) fn is_mine(scheme: &str) -> bool {
+        SCHEMES.contains(&scheme) || scheme.starts_with("zk") || scheme.starts_with("zookeeper")
+    }
+
+    #[cfg(feature = "zookeeper")]
+    pub(super) async fn connect(url: &str) -> Result<Box<dyn DistributedLock>> {
+        Ok(Box::new(distlock_zookeeper::ZkLock::from_url(url).await?))
+    }
+
+    #[cfg(not(feature = "zookeeper"))]
+    pub(super) async fn connect(_url: &str) -> Result<Box<dyn DistributedLock>> {
+        Err(super::disabled("zookeeper"))
+    }
 }
 
-#[cfg(feature = "zookeeper")]
-async fn zookeeper(url: &str) -> Result<Box<dyn DistributedLock>> {
-    Ok(Box::new(distlock_zookeeper::ZkLock::from_url(url).await?))
+mod mysql {
+    use distlock_core::{DistributedLock, Result};
+
+    #[cfg(feature = "mysql")]
+    pub(super) const SCHEMES: &[&str] = distlock_mysql::SCHEMES;
+    #[cfg(not(feature = "mysql"))]
+    pub(super) const SCHEMES: &[&str] = &[];
+
+    pub(super) fn is_mine(scheme: &str) -> bool {
+        SCHEMES.contains(&scheme) || scheme.starts_with("mysql") || scheme.starts_with("mariadb")
+    }
+
+    #[cfg(feature = "mysql")]
+    pub(super) async fn connect(url: &str) -> Result<Box<dyn DistributedLock>> {
+        Ok(Box::new(distlock_mysql::MySqlLock::connect(url).await?))
+    }
+
+    #[cfg(not(feature = "mysql"))]
+    pub(super) async fn connect(_url: &str) -> Result<Box<dyn DistributedLock>> {
+        Err(super::disabled("mysql"))
+    }
 }
 
-#[cfg(not(feature = "zookeeper"))]
-async fn zookeeper(_url: &str) -> Result<Box<dyn DistributedLock>> {
-    disabled("zookeeper")
-}
-
-#[cfg(feature = "mysql")]
-async fn mysql(url: &str) -> Result<Box<dyn DistributedLock>> {
-    Ok(Box::new(distlock_mysql::MySqlLock::connect(url).await?))
-}
-
-#[cfg(not(feature = "mysql"))]
-async fn mysql(_url: &str) -> Result<Box<dyn DistributedLock>> {
-    disabled("mysql")
-}
-
-#[allow(dead_code)]
-fn disabled(feature: &str) -> Result<Box<dyn DistributedLock>> {
-    Err(LockError::config(format!(
+#[allow(dead_code)] // used only by the arms of features left out
+fn disabled(feature: &str) -> LockError {
+    LockError::config(format!(
         "distlock was built without the `{feature}` feature"
-    )))
+    ))
 }
 
 #[cfg(test)]
@@ -132,9 +194,50 @@ mod tests {
         h.release().await.unwrap();
     }
 
+    #[test]
+    fn every_scheme_of_this_build_is_listed_once() {
+        let all = schemes();
+        assert!(all.contains(&"file") && all.contains(&"memory"));
+        assert_eq!(all.contains(&"redis"), cfg!(feature = "redis"));
+        assert_eq!(all.contains(&"zk"), cfg!(feature = "zookeeper"));
+        assert_eq!(all.contains(&"mysql"), cfg!(feature = "mysql"));
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len(), "{all:?}");
+    }
+
+    #[tokio::test]
+    async fn a_left_out_backend_is_a_config_error_naming_its_feature() {
+        for (url, feature) in [
+            ("REDIS://u:hunter2@127.0.0.1:1/", "redis"),
+            ("redis+sentinel://u:hunter2@127.0.0.1:1/", "redis"),
+            ("zk://u:hunter2@127.0.0.1:1", "zookeeper"),
+            ("MariaDB://u:hunter2@127.0.0.1:1/x", "mysql"),
+        ] {
+            match connect(url).await {
+                Ok(_) => panic!("{url} connected to nothing"),
+                Err(e) => {
+                    let shown = format!("{e} {e:?}");
+                    assert!(!shown.contains("hunter2"), "{shown}");
+                    let built = match feature {
+                        "redis" => cfg!(feature = "redis"),
+                        "zookeeper" => cfg!(feature = "zookeeper"),
+                        _ => cfg!(feature = "mysql"),
+                    };
+                    if !built {
+                        assert_eq!(e.kind(), ErrorKind::Config, "{url}: {e}");
+                        assert!(shown.contains(feature), "{url}: {e}");
+                    }
+                }
+            }
+        }
+    }
+
     #[tokio::test]
     async fn memory_and_file_urls_connect() {
         assert!(connect("memory://").await.is_ok());
+        assert!(connect("Memory://").await.is_ok());
         let dir = std::env::temp_dir().join(format!("distlock-connect-{}", std::process::id()));
         let locks = connect(&format!("file://{}", dir.display())).await.unwrap();
         assert!(locks.capabilities().cross_process);

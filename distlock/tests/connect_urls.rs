@@ -33,11 +33,8 @@ async fn file_url() {
 async fn mysql_url() {
     let server = distlock_testkit::mariadb::MariaDbServer::start().unwrap();
     exclude_by_url(&server.url()).await;
-    exclude_by_url(&format!(
-        "{}?mode=row_lock",
-        server.url().trim_end_matches('/')
-    ))
-    .await;
+    let rows = server.url_for(distlock_testkit::mariadb::ROW_LOCK_DATABASE);
+    exclude_by_url(&format!("{rows}?mode=row_lock")).await;
 }
 
 #[cfg(feature = "redis")]

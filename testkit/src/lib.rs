@@ -8,9 +8,12 @@
 //! printed. A missing server binary is an error that says how to install it.
 #![warn(missing_docs)]
 
+pub mod dirs;
 pub mod mariadb;
+pub mod ports;
 pub mod process;
 pub mod redis;
+pub mod url_fuzz;
 pub mod zookeeper;
 
 pub use process::{free_port, scratch_dir, ServerProcess, Spec};

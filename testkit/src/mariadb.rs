@@ -13,6 +13,11 @@ use std::time::Duration;
 
 use crate::process::{find_program, free_port, port_open, scratch_dir, ServerProcess, Spec};
 
+/// The database made at start for clients in `GET_LOCK` mode.
+pub const GET_LOCK_DATABASE: &str = "distlock";
+/// The database made at start for clients in row-lock mode.
+pub const ROW_LOCK_DATABASE: &str = "distlock_row_lock";
+
 /// A `mariadbd` on a free loopback port. Shareable across threads (fault methods take
 /// `&self`). Connect as `root` with no password: [`MariaDbServer::url`].
 #[derive(Debug)]
@@ -92,6 +97,11 @@ impl MariaDbServer {
             admin,
         };
         server.wait_ready()?;
+        // distlock never creates a database; one per lock mode (the modes refuse to share).
+        server.sql(&format!(
+            "CREATE DATABASE IF NOT EXISTS {GET_LOCK_DATABASE}; \
+             CREATE DATABASE IF NOT EXISTS {ROW_LOCK_DATABASE}"
+        ))?;
         Ok(server)
     }
 
@@ -109,9 +119,15 @@ impl MariaDbServer {
         self.port
     }
 
-    /// `mysql://root@127.0.0.1:PORT/mysql` (no password).
+    /// `mysql://root@127.0.0.1:PORT/distlock` (no password): the database made at start for
+    /// `GET_LOCK` mode.
     pub fn url(&self) -> String {
-        format!("mysql://root@127.0.0.1:{}/mysql", self.port)
+        self.url_for(GET_LOCK_DATABASE)
+    }
+
+    /// `mysql://root@127.0.0.1:PORT/DATABASE` (no password).
+    pub fn url_for(&self, database: &str) -> String {
+        format!("mysql://root@127.0.0.1:{}/{database}", self.port)
     }
 
     /// Its scratch directory (the data directory is `data/` inside it).

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use distlock_conformance::{Faults, Harness};
 use distlock_core::{DistributedLock, LockError, LockGuard, Result};
 use distlock_mysql::{server_key, Mode, MySqlConfig, MySqlLock};
-use distlock_testkit::mariadb::MariaDbServer;
+use distlock_testkit::mariadb::{MariaDbServer, GET_LOCK_DATABASE, ROW_LOCK_DATABASE};
 use sqlx::mysql::MySqlConnection;
 use sqlx::{Connection, Executor};
 
@@ -43,14 +43,15 @@ pub fn shared_url() -> String {
     }
 }
 
-/// `base` (no database: the backend creates `distlock`) in `mode` with the test probe.
+/// `base` (`mysql://…/`, no database) in `mode` with the test probe, on the database the
+/// testkit made for that mode (the modes refuse to share one).
 pub fn url(base: &str, mode: Mode) -> String {
-    let mode = match mode {
-        Mode::GetLock => "get_lock",
-        Mode::RowLock => "row_lock",
+    let (mode, database) = match mode {
+        Mode::GetLock => ("get_lock", GET_LOCK_DATABASE),
+        Mode::RowLock => ("row_lock", ROW_LOCK_DATABASE),
     };
     format!(
-        "{base}?mode={mode}&probe_interval={}ms&probe_timeout={}ms",
+        "{base}{database}?mode={mode}&probe_interval={}ms&probe_timeout={}ms",
         PROBE.as_millis(),
         PROBE_TIMEOUT.as_millis()
     )
@@ -83,8 +84,9 @@ pub async fn holder_session(base: &str, mode: Mode, guard: &LockGuard) -> Option
             conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED")
                 .await
                 .expect("isolation");
+            // The row-lock mode's own database (see `url`).
             sqlx::query_scalar(
-                "SELECT CAST(holder AS SIGNED) FROM distlock.distlock_locks WHERE name = ?",
+                "SELECT CAST(holder AS SIGNED) FROM distlock_row_lock.distlock_locks WHERE name = ?",
             )
             .bind(key.as_bytes())
             .fetch_optional(&mut conn)

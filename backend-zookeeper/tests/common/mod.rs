@@ -14,8 +14,8 @@ use distlock_testkit::zookeeper::{ZkEnsemble, ZkServer};
 use distlock_zookeeper::zookeeper_client::Client;
 use distlock_zookeeper::{ZkConfig, ZkLock};
 
-pub mod proxy;
-pub use proxy::Proxy;
+/// The conformance crate's fault kit: a TCP proxy per client.
+pub use distlock_conformance::proxy::TcpProxy as Proxy;
 
 /// Child processes of the cross-process cases reach the parent's server through this.
 pub const URL_VAR: &str = "DISTLOCK_TEST_ZK_URL";
@@ -178,12 +178,12 @@ impl ZkHarness {
             let start = std::time::Instant::now();
             while admin.check_stat(&node).await.ok().flatten().is_some() {
                 if start.elapsed() > Duration::from_secs(5) {
-                    proxy.heal();
+                    proxy.restore();
                     return Err(LockError::backend("the closed session's node stayed"));
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            proxy.heal();
+            proxy.restore();
             return Ok(());
         }
         Err(LockError::backend(

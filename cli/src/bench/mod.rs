@@ -20,7 +20,7 @@ use stats::{ms, Samples};
 #[derive(Args, Debug)]
 pub(crate) struct BenchArgs {
     /// Lock URL of the backend to measure.
-    #[arg(long, default_value_t = crate::default_url())]
+    #[arg(long, env = "DISTLOCK_URL", hide_env_values = true, default_value_t = crate::default_url())]
     url: String,
     /// Uncontended acquire+release rounds, for distlock and for the raw primitive each.
     #[arg(long, default_value_t = 500)]
@@ -44,7 +44,7 @@ pub(crate) async fn bench(args: BenchArgs) -> distlock::Result<ExitCode> {
     );
     let run = uuid::Uuid::new_v4().simple().to_string();
 
-    let locks = distlock::connect(&args.url).await?;
+    let locks = crate::store::connect(&args.url).await?;
     let name = format!("distlock-bench/{run}/solo");
     let mut solo = Vec::with_capacity(args.iterations);
     for _ in 0..args.iterations {
@@ -89,7 +89,7 @@ async fn contended(args: &BenchArgs, name: &str) -> distlock::Result<()> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
-        let locks = distlock::connect(&args.url).await?;
+        let locks = crate::store::connect(&args.url).await?;
         let (name, waits) = (name.to_string(), waits.clone());
         tasks.push(tokio::spawn(async move {
             let mut count = 0u64;

@@ -11,17 +11,28 @@ pub(crate) async fn measure(
     url: &str,
     iterations: usize,
 ) -> Result<Option<(&'static str, Vec<Duration>)>> {
-    let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("");
-    match scheme {
-        "file" => file(url, iterations).map(Some),
-        #[cfg(feature = "redis")]
-        "redis" | "rediss" => redis_raw(url, iterations).await.map(Some),
-        #[cfg(feature = "mysql")]
-        "mysql" | "mariadb" => mysql_raw(url, iterations).await.map(Some),
-        #[cfg(feature = "zookeeper")]
-        "zk" | "zookeeper" => zk_raw(url, iterations).await.map(Some),
-        _ => Ok(None),
+    // Each backend's own scheme list (case-insensitive), not a copy of it.
+    let scheme = distlock::settings::scheme_of(url).unwrap_or_default();
+    let of = |schemes: &[&str]| schemes.contains(&scheme.as_str());
+    if of(distlock::file::SCHEMES) {
+        return file(url, iterations).map(Some);
     }
+    #[cfg(feature = "redis")]
+    if of(distlock::redis::SCHEMES) {
+        let (mode, _) = distlock::redis::parse_url(url)?;
+        if mode == distlock::redis::Mode::Single {
+            return redis_raw(url, iterations).await.map(Some);
+        }
+    }
+    #[cfg(feature = "mysql")]
+    if of(distlock::mysql::SCHEMES) {
+        return mysql_raw(url, iterations).await.map(Some);
+    }
+    #[cfg(feature = "zookeeper")]
+    if of(distlock::zookeeper::SCHEMES) {
+        return zk_raw(url, iterations).await.map(Some);
+    }
+    Ok(None)
 }
 
 fn file(url: &str, iterations: usize) -> Result<(&'static str, Vec<Duration>)> {
@@ -94,13 +105,12 @@ async fn redis_raw(url: &str, iterations: usize) -> Result<(&'static str, Vec<Du
 #[cfg(feature = "mysql")]
 async fn mysql_raw(url: &str, iterations: usize) -> Result<(&'static str, Vec<Duration>)> {
     use sqlx::Connection;
-    let plain = url
-        .split('?')
-        .next()
-        .unwrap_or(url)
-        .replacen("mariadb://", "mysql://", 1);
+    // The backend's own URL parsing, so both runs connect the same way.
+    let config = distlock::mysql::MySqlConfig::from_url(url)?;
     let fail = |e: sqlx::Error| LockError::connection("raw mysql").with_source(e);
-    let mut conn = sqlx::MySqlConnection::connect(&plain).await.map_err(fail)?;
+    let mut conn = sqlx::MySqlConnection::connect_with(config.connect_options())
+        .await
+        .map_err(fail)?;
     let mut samples = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let start = Instant::now();

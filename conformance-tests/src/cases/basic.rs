@@ -5,9 +5,8 @@ use std::time::{Duration, Instant};
 use distlock_core::{ErrorKind, LockExt};
 
 use super::{expect_kind, ok, within, Ctx, SLACK};
-use crate::case::Outcome;
 
-pub(crate) async fn acquire_release_reacquire(ctx: &Ctx) -> Outcome {
+pub(crate) async fn acquire_release_reacquire(ctx: &Ctx) {
     let name = ctx.name("lock");
     let c = ctx.client().await;
     let g = ok(c.try_acquire(&name).await, "first try_acquire")
@@ -29,10 +28,9 @@ pub(crate) async fn acquire_release_reacquire(ctx: &Ctx) -> Outcome {
         "acquire",
     );
     ok(g.release().await, "third release");
-    Outcome::Passed
 }
 
-pub(crate) async fn names_independent(ctx: &Ctx) -> Outcome {
+pub(crate) async fn names_independent(ctx: &Ctx) {
     let (a, b) = (ctx.client().await, ctx.client().await);
     let names = ["orders", "orders2", "orders/sub", "ORDERS"].map(|n| ctx.name(n));
     let mut guards = Vec::new();
@@ -52,10 +50,9 @@ pub(crate) async fn names_independent(ctx: &Ctx) -> Outcome {
     for g in guards {
         ok(g.release().await, "release");
     }
-    Outcome::Passed
 }
 
-pub(crate) async fn try_lock_under_contention(ctx: &Ctx) -> Outcome {
+pub(crate) async fn try_lock_under_contention(ctx: &Ctx) {
     let name = ctx.name("lock");
     let (a, b) = (ctx.client().await, ctx.client().await);
     let g = ok(a.try_acquire(&name).await, "holder").expect("free lock");
@@ -75,10 +72,9 @@ pub(crate) async fn try_lock_under_contention(ctx: &Ctx) -> Outcome {
     ok(g.release().await, "release");
     let g = ok(b.try_acquire(&name).await, "after release").expect("lock freed");
     ok(g.release().await, "release");
-    Outcome::Passed
 }
 
-pub(crate) async fn wait_timeout_bounds(ctx: &Ctx) -> Outcome {
+pub(crate) async fn wait_timeout_bounds(ctx: &Ctx) {
     let name = ctx.name("lock");
     let (a, b) = (ctx.client().await, ctx.client().await);
     let g = ok(a.try_acquire(&name).await, "holder").expect("free lock");
@@ -124,10 +120,9 @@ pub(crate) async fn wait_timeout_bounds(ctx: &Ctx) -> Outcome {
         "a huge-limit acquire of a free lock",
     );
     ok(g.release().await, "release");
-    Outcome::Passed
 }
 
-pub(crate) async fn wait_forever_acquires_after_release(ctx: &Ctx) -> Outcome {
+pub(crate) async fn wait_forever_acquires_after_release(ctx: &Ctx) {
     let name = ctx.name("lock");
     let (a, b) = (ctx.client().await, ctx.client().await);
     let g = ok(a.try_acquire(&name).await, "holder").expect("free lock");
@@ -151,10 +146,9 @@ pub(crate) async fn wait_forever_acquires_after_release(ctx: &Ctx) -> Outcome {
         "the waiter took {:?} after the release",
         at.duration_since(released)
     );
-    Outcome::Passed
 }
 
-pub(crate) async fn release_is_immediate(ctx: &Ctx) -> Outcome {
+pub(crate) async fn release_is_immediate(ctx: &Ctx) {
     let name = ctx.name("lock");
     let (a, b) = (ctx.client().await, ctx.client().await);
     for round in 0..5 {
@@ -167,10 +161,9 @@ pub(crate) async fn release_is_immediate(ctx: &Ctx) -> Outcome {
         .unwrap_or_else(|| panic!("round {round}: still held right after release returned"));
         ok(g.release().await, "release");
     }
-    Outcome::Passed
 }
 
-pub(crate) async fn dropped_guard_frees_promptly(ctx: &Ctx) -> Outcome {
+pub(crate) async fn dropped_guard_frees_promptly(ctx: &Ctx) {
     let name = ctx.name("lock");
     let (a, b) = (ctx.client().await, ctx.client().await);
     let limit = ctx.harness.cleanup();
@@ -185,5 +178,4 @@ pub(crate) async fn dropped_guard_frees_promptly(ctx: &Ctx) -> Outcome {
         assert!(start.elapsed() <= limit + SLACK);
         ok(g.release().await, "release");
     }
-    Outcome::Passed
 }

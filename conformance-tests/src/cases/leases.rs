@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 use distlock_core::{AcquireOptions, ErrorKind, LockExt, LockGuard};
 
 use super::{expect_kind, ok, within, Ctx, SLACK};
-use crate::case::Outcome;
 
 fn short_lease(ctx: &Ctx, renew: bool) -> AcquireOptions {
     AcquireOptions::try_once()
@@ -38,12 +37,14 @@ async fn make_stale(ctx: &Ctx, name: &str) -> Option<(LockGuard, Duration)> {
     }
 }
 
-pub(crate) async fn stale_guard(ctx: &Ctx) -> Outcome {
+pub(crate) async fn stale_guard(ctx: &Ctx) {
     let name = ctx.name("lock");
     let Some((stale, wait)) = make_stale(ctx, &name).await else {
-        return ctx.skip(
+        ctx.skipped(
+            "stale_release_and_extend",
             "the backend has no leases and its harness cannot lose a hold (Faults::lose_hold)",
         );
+        return renewal_of_a_stale_hold(ctx).await;
     };
     let b = ctx.client().await;
     let fresh = b
@@ -76,8 +77,8 @@ pub(crate) async fn stale_guard(ctx: &Ctx) -> Outcome {
         "the new holder lost its hold to a stale guard"
     );
     ok(fresh.release().await, "release by the new holder");
+    ctx.passed("stale_release_and_extend");
     renewal_of_a_stale_hold(ctx).await;
-    Outcome::Passed
 }
 
 /// A guard that still renews while another client took its lock over must learn it from
@@ -85,12 +86,13 @@ pub(crate) async fn stale_guard(ctx: &Ctx) -> Outcome {
 /// believe it is still held. A guard's own `extend` cannot show this: it refuses once the
 /// guard knows of a loss, and a lapsed lease is known locally first.
 async fn renewal_of_a_stale_hold(ctx: &Ctx) {
-    let Some(faults) = ctx.harness.faults() else {
-        return;
-    };
+    const CHECK: &str = "renewal_of_a_stale_hold";
     if !ctx.caps.leases {
-        return;
+        return ctx.skipped(CHECK, "the backend does not claim leases");
     }
+    let Some(faults) = ctx.harness.faults() else {
+        return ctx.skipped(CHECK, "the harness has no fault injector (Harness::faults)");
+    };
     let name = ctx.name("renewed");
     let (a, b) = (ctx.client().await, ctx.client().await);
     let g = ok(
@@ -100,7 +102,12 @@ async fn renewal_of_a_stale_hold(ctx: &Ctx) {
     .expect("free lock");
     match faults.lose_hold(&g).await {
         Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::Unsupported => return,
+        Err(e) if e.kind() == ErrorKind::Unsupported => {
+            return ctx.skipped(
+                CHECK,
+                "the fault injector cannot lose a hold (Faults::lose_hold)",
+            )
+        }
         Err(e) => panic!("lose_hold failed: {e}"),
     }
     let limit = ctx.harness.backstop() + SLACK;
@@ -123,15 +130,13 @@ async fn renewal_of_a_stale_hold(ctx: &Ctx) {
         "the new holder's lock was freed"
     );
     ok(fresh.release().await, "release by the new holder");
+    ctx.passed(CHECK);
 }
 
-pub(crate) async fn lost_signal(ctx: &Ctx) -> Outcome {
+pub(crate) async fn lost_signal(ctx: &Ctx) {
     if !ctx.caps.lost_detection {
         return ctx.skip("the backend does not claim lost detection");
     }
-    let Some(faults) = ctx.harness.faults() else {
-        return ctx.skip("the harness has no fault injector");
-    };
     let name = ctx.name("lock");
     let (a, b) = (ctx.client().await, ctx.client().await);
 
@@ -148,8 +153,15 @@ pub(crate) async fn lost_signal(ctx: &Ctx) -> Outcome {
         seen.is_none(),
         "the lost signal fired on a normal release: {seen:?}"
     );
+    ctx.passed("not_on_release");
 
     // An injected fault does.
+    let Some(faults) = ctx.harness.faults() else {
+        return ctx.skipped(
+            "on_fault",
+            "the harness has no fault injector (Harness::faults)",
+        );
+    };
     let g = ok(
         a.acquire_opts(&name, &short_lease(ctx, true)).await,
         "acquire",
@@ -159,7 +171,10 @@ pub(crate) async fn lost_signal(ctx: &Ctx) -> Outcome {
     match faults.lose_hold(&g).await {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::Unsupported => {
-            return ctx.skip("the fault injector cannot lose a hold (Faults::lose_hold)")
+            return ctx.skipped(
+                "on_fault",
+                "the fault injector cannot lose a hold (Faults::lose_hold)",
+            )
         }
         Err(e) => panic!("lose_hold failed: {e}"),
     }
@@ -178,10 +193,10 @@ pub(crate) async fn lost_signal(ctx: &Ctx) -> Outcome {
         "releasing a lost hold reported success"
     );
     ok(next.release().await, "release");
-    Outcome::Passed
+    ctx.passed("on_fault");
 }
 
-pub(crate) async fn renewal(ctx: &Ctx) -> Outcome {
+pub(crate) async fn renewal(ctx: &Ctx) {
     if !ctx.caps.leases {
         return ctx.skip("the backend does not claim leases");
     }
@@ -208,6 +223,7 @@ pub(crate) async fn renewal(ctx: &Ctx) -> Outcome {
         .valid_until()
         .is_some_and(|t| t > tokio::time::Instant::now()));
     ok(g.release().await, "release");
+    ctx.passed("renewal");
 
     let start = Instant::now();
     let g = ok(
@@ -227,5 +243,5 @@ pub(crate) async fn renewal(ctx: &Ctx) -> Outcome {
         .await
         .unwrap_or_else(|e| panic!("an unrenewed lease did not lapse: {e}"));
     ok(next.release().await, "release");
-    Outcome::Passed
+    ctx.passed("unrenewed_lapse");
 }

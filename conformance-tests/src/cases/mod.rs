@@ -2,9 +2,12 @@
 
 mod basic;
 mod cancel;
+pub(crate) mod cut;
 mod exclusion;
 mod fencing;
+mod lapse;
 mod leases;
+mod many_names;
 mod names;
 mod ordering;
 mod outage;
@@ -12,12 +15,12 @@ pub(crate) mod process;
 mod recovery;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use distlock_core::{Capabilities, DistributedLock, ErrorKind, LockError, Result};
 
-use crate::case::{Case, Outcome};
+use crate::case::{Case, Outcome, SkippedCheck};
 use crate::harness::Harness;
 
 /// Slack allowed on top of a wait limit or a deadline. The machines are shared and noisy.
@@ -30,6 +33,8 @@ pub(crate) struct Ctx {
     run: String,
     /// For the cross-process cases: the test's full path inside the test binary.
     pub test_path: Option<String>,
+    passed: Mutex<Vec<&'static str>>,
+    skipped: Mutex<Vec<SkippedCheck>>,
 }
 
 impl Ctx {
@@ -50,9 +55,81 @@ impl Ctx {
         }
     }
 
-    pub fn skip(&self, why: impl Into<String>) -> Outcome {
-        Outcome::Skipped(why.into())
+    /// Records that sub-check `check` ran and held.
+    pub fn passed(&self, check: &'static str) {
+        self.known(check);
+        lock(&self.passed).push(check);
     }
+
+    /// Records that sub-check `check` could not run, and says so by name on the real
+    /// stderr (past libtest's capture), so a skip never reads as a pass.
+    pub fn skipped(&self, check: &'static str, why: impl Into<String>) {
+        self.known(check);
+        let skip = SkippedCheck {
+            case: self.case,
+            check,
+            reason: why.into(),
+        };
+        // One write, so parallel tests' output cannot split the line.
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(format!("SKIPPED {skip}\n").as_bytes());
+        lock(&self.skipped).push(skip);
+    }
+
+    /// Skips every sub-check of the case not recorded yet.
+    pub fn skip(&self, why: impl Into<String>) {
+        let why = why.into();
+        for check in self.case.checks() {
+            if !self.recorded(check) {
+                self.skipped(check, why.clone());
+            }
+        }
+    }
+
+    fn recorded(&self, check: &str) -> bool {
+        lock(&self.passed).contains(&check) || lock(&self.skipped).iter().any(|s| s.check == check)
+    }
+
+    fn known(&self, check: &str) {
+        assert!(
+            self.case.checks().contains(&check),
+            "suite bug: {} has no sub-check {check}",
+            self.case
+        );
+        assert!(
+            !self.recorded(check),
+            "suite bug: {}/{check} recorded twice",
+            self.case
+        );
+    }
+
+    /// The outcome once the case returned: a case with one sub-check that returned
+    /// without a skip passed it; any other unrecorded sub-check is a suite bug.
+    fn outcome(self) -> Outcome {
+        if let [only] = self.case.checks() {
+            if !self.recorded(only) {
+                self.passed(only);
+            }
+        }
+        let passed = std::mem::take(&mut *lock(&self.passed));
+        let skipped = std::mem::take(&mut *lock(&self.skipped));
+        for check in self.case.checks() {
+            assert!(
+                passed.contains(check) || skipped.iter().any(|s| s.check == *check),
+                "suite bug: {}/{check} neither passed nor was skipped",
+                self.case
+            );
+        }
+        Outcome {
+            case: self.case,
+            passed,
+            skipped,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Runs `fut`, failing the case if it takes longer than `limit`.
@@ -78,7 +155,9 @@ pub(crate) fn expect_kind<T>(r: Result<T>, kinds: &[ErrorKind], what: &str) -> L
     }
 }
 
-/// Runs one case against a harness. Panics (with the reason) when the backend fails it.
+/// Runs one case against a harness. Panics (with the reason) when the backend fails it;
+/// otherwise returns which sub-checks passed and which were skipped (each skip is also
+/// printed as `SKIPPED <case>/<check>: <reason>`).
 pub async fn run_case(case: Case, harness: Arc<dyn Harness>) -> Outcome {
     run_case_in(case, harness, None).await
 }
@@ -119,30 +198,41 @@ async fn run_case_gated(
         case,
         run: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
         test_path,
+        passed: Mutex::default(),
+        skipped: Mutex::default(),
     };
-    match case {
-        Case::AcquireReleaseReacquire => basic::acquire_release_reacquire(&ctx).await,
-        Case::NamesIndependent => basic::names_independent(&ctx).await,
-        Case::TryLockUnderContention => basic::try_lock_under_contention(&ctx).await,
-        Case::WaitTimeoutBounds => basic::wait_timeout_bounds(&ctx).await,
+    run_body(&ctx).await;
+    ctx.outcome()
+}
+
+async fn run_body(ctx: &Ctx) {
+    match ctx.case {
+        Case::AcquireReleaseReacquire => basic::acquire_release_reacquire(ctx).await,
+        Case::NamesIndependent => basic::names_independent(ctx).await,
+        Case::TryLockUnderContention => basic::try_lock_under_contention(ctx).await,
+        Case::WaitTimeoutBounds => basic::wait_timeout_bounds(ctx).await,
         Case::WaitForeverAcquiresAfterRelease => {
-            basic::wait_forever_acquires_after_release(&ctx).await
+            basic::wait_forever_acquires_after_release(ctx).await
         }
-        Case::MutualExclusionStress => exclusion::stress(&ctx).await,
-        Case::MutualExclusionAcrossProcesses => process::exclusion_across_processes(&ctx).await,
-        Case::ReleaseIsImmediate => basic::release_is_immediate(&ctx).await,
-        Case::DroppedGuardFreesPromptly => basic::dropped_guard_frees_promptly(&ctx).await,
-        Case::StaleGuardCannotReleaseOrExtend => leases::stale_guard(&ctx).await,
-        Case::FencingStrictlyIncreasing => fencing::strictly_increasing(&ctx).await,
-        Case::CancellationLeavesNoHold => cancel::leaves_no_hold(&ctx).await,
-        Case::KilledHolderFreesWithinBackstop => process::killed_holder(&ctx).await,
-        Case::LostSignalOnFaultNotOnRelease => leases::lost_signal(&ctx).await,
-        Case::RenewalKeepsHoldPastTtl => leases::renewal(&ctx).await,
-        Case::OddAndHostileNames => names::odd_and_hostile(&ctx).await,
-        Case::ReentrancyOutcome => ordering::reentrancy(&ctx).await,
-        Case::FifoOrder => ordering::fifo(&ctx).await,
-        Case::RecoversAfterServerRestart => recovery::after_restart(&ctx).await,
-        Case::ServerPausePastBackstop => recovery::pause_past_backstop(&ctx).await,
-        Case::WaitingAcquireOutlivesOutage => outage::waiting_acquire_outlives_outage(&ctx).await,
+        Case::MutualExclusionStress => exclusion::stress(ctx).await,
+        Case::MutualExclusionAcrossProcesses => process::exclusion_across_processes(ctx).await,
+        Case::ReleaseIsImmediate => basic::release_is_immediate(ctx).await,
+        Case::DroppedGuardFreesPromptly => basic::dropped_guard_frees_promptly(ctx).await,
+        Case::StaleGuardCannotReleaseOrExtend => leases::stale_guard(ctx).await,
+        Case::FencingStrictlyIncreasing => fencing::strictly_increasing(ctx).await,
+        Case::CancellationLeavesNoHold => cancel::leaves_no_hold(ctx).await,
+        Case::KilledHolderFreesWithinBackstop => process::killed_holder(ctx).await,
+        Case::LostSignalOnFaultNotOnRelease => leases::lost_signal(ctx).await,
+        Case::RenewalKeepsHoldPastTtl => leases::renewal(ctx).await,
+        Case::OddAndHostileNames => names::odd_and_hostile(ctx).await,
+        Case::ReentrancyOutcome => ordering::reentrancy(ctx).await,
+        Case::FifoOrder => ordering::fifo(ctx).await,
+        Case::RecoversAfterServerRestart => recovery::after_restart(ctx).await,
+        Case::ServerPausePastBackstop => recovery::pause_past_backstop(ctx).await,
+        Case::UnrenewedLeaseExcludesUntilValidUntil => lapse::unrenewed_excludes(ctx).await,
+        Case::ExtendKeepsHoldForItsDuration => lapse::extend_keeps_hold(ctx).await,
+        Case::StoreSideLossIsReported => lapse::store_side_loss(ctx).await,
+        Case::GeneratedNamesNeverCollide => many_names::never_collide(ctx).await,
+        Case::WaitingAcquireOutlivesOutage => outage::waiting_acquire_outlives_outage(ctx).await,
     }
 }

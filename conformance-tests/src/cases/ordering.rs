@@ -6,9 +6,8 @@ use std::time::Duration;
 use distlock_core::{ErrorKind, LockExt};
 
 use super::{expect_kind, ok, within, Ctx, SLACK};
-use crate::case::Outcome;
 
-pub(crate) async fn reentrancy(ctx: &Ctx) -> Outcome {
+pub(crate) async fn reentrancy(ctx: &Ctx) {
     let name = ctx.name("lock");
     let (a, b) = (ctx.client().await, ctx.client().await);
     let outer = ok(a.try_acquire(&name).await, "first acquire").expect("free lock");
@@ -51,10 +50,9 @@ pub(crate) async fn reentrancy(ctx: &Ctx) -> Outcome {
     ok(outer.release().await, "outer release");
     let g = ok(b.try_acquire(&name).await, "after release").expect("lock freed");
     ok(g.release().await, "release");
-    Outcome::Passed
 }
 
-pub(crate) async fn fifo(ctx: &Ctx) -> Outcome {
+pub(crate) async fn fifo(ctx: &Ctx) {
     if !ctx.caps.fifo {
         return ctx.skip("the backend does not claim FIFO fairness");
     }
@@ -92,5 +90,4 @@ pub(crate) async fn fifo(ctx: &Ctx) -> Outcome {
         (0..WAITERS).collect::<Vec<_>>(),
         "waiters were not served in arrival order"
     );
-    Outcome::Passed
 }

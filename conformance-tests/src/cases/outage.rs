@@ -10,7 +10,6 @@ use std::time::Duration;
 use distlock_core::{ErrorKind, LockExt};
 
 use super::{ok, within, Ctx, SLACK};
-use crate::case::Outcome;
 
 /// How long the store stays frozen: past the time backends take to give a request up (Redis
 /// by default: a 2 s response timeout, twice), below the retry policy's default run of
@@ -24,7 +23,7 @@ const WAIT: Duration = Duration::from_secs(30);
 /// the outcome must be the same if the outage begins before the waiter has started.
 const SETTLE: Duration = Duration::from_millis(300);
 
-pub(crate) async fn waiting_acquire_outlives_outage(ctx: &Ctx) -> Outcome {
+pub(crate) async fn waiting_acquire_outlives_outage(ctx: &Ctx) {
     let Some(faults) = ctx.harness.faults() else {
         return ctx.skip("the harness has no fault injector");
     };
@@ -52,21 +51,20 @@ pub(crate) async fn waiting_acquire_outlives_outage(ctx: &Ctx) -> Outcome {
     });
     excludes(ctx, c.as_ref(), &name, "after a restart").await;
     ok(g.release().await, "release after the restart");
-    let restart_tested = match restarted {
-        Ok(()) => true,
-        Err(e) if e.kind() == ErrorKind::Unsupported => false,
+    match restarted {
+        Ok(()) => ctx.passed("restart"),
+        Err(e) if e.kind() == ErrorKind::Unsupported => {
+            ctx.skipped("restart", "the fault injector cannot restart the store")
+        }
         Err(e) => panic!("restart_server failed: {e}"),
-    };
+    }
 
     // 2. Free, the store is frozen as the acquire starts: it ends with the lock after the thaw.
     let name = ctx.name("pause");
     match faults.pause_server().await {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::Unsupported => {
-            return match restart_tested {
-                true => Outcome::Passed,
-                false => ctx.skip("the fault injector can neither restart nor pause the store"),
-            };
+            return ctx.skipped("pause", "the fault injector cannot pause the store");
         }
         Err(e) => panic!("pause_server failed: {e}"),
     }
@@ -87,7 +85,7 @@ pub(crate) async fn waiting_acquire_outlives_outage(ctx: &Ctx) -> Outcome {
         });
     excludes(ctx, c.as_ref(), &name, "after a freeze").await;
     ok(g.release().await, "release after the freeze");
-    Outcome::Passed
+    ctx.passed("pause");
 }
 
 /// The lock taken after the outage excludes others: another client's try finds it held

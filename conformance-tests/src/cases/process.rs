@@ -13,7 +13,6 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use super::{ok, within, Ctx, SLACK};
-use crate::case::Outcome;
 use crate::harness::Harness;
 
 pub(crate) const CHILD_ROLE: &str = "DISTLOCK_CONFORMANCE_CHILD";
@@ -74,7 +73,7 @@ async fn next_report(child: &mut Child) -> String {
     String::from("eof")
 }
 
-pub(crate) async fn exclusion_across_processes(ctx: &Ctx) -> Outcome {
+pub(crate) async fn exclusion_across_processes(ctx: &Ctx) {
     if !ctx.caps.cross_process {
         return ctx.skip("the backend is in-process only");
     }
@@ -115,10 +114,9 @@ pub(crate) async fn exclusion_across_processes(ctx: &Ctx) -> Outcome {
         PROCESSES * ROUNDS,
         "updates across processes were lost"
     );
-    Outcome::Passed
 }
 
-pub(crate) async fn killed_holder(ctx: &Ctx) -> Outcome {
+pub(crate) async fn killed_holder(ctx: &Ctx) {
     if !ctx.caps.cross_process {
         return ctx.skip("the backend is in-process only");
     }
@@ -147,7 +145,6 @@ pub(crate) async fn killed_holder(ctx: &Ctx) -> Outcome {
         .unwrap_or_else(|e| panic!("the killed holder's lock was not freed within {limit:?}: {e}"));
     assert!(killed.elapsed() <= limit + SLACK);
     ok(g.release().await, "release");
-    Outcome::Passed
 }
 
 /// The child side: runs the role named in the environment with a client of `harness`.

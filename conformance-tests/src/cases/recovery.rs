@@ -5,9 +5,8 @@ use std::time::{Duration, Instant};
 use distlock_core::{AcquireOptions, ErrorKind, LockExt};
 
 use super::{ok, within, Ctx, SLACK};
-use crate::case::Outcome;
 
-pub(crate) async fn after_restart(ctx: &Ctx) -> Outcome {
+pub(crate) async fn after_restart(ctx: &Ctx) {
     let Some(faults) = ctx.harness.faults() else {
         return ctx.skip("the harness has no fault injector");
     };
@@ -29,7 +28,7 @@ pub(crate) async fn after_restart(ctx: &Ctx) -> Outcome {
         match a.acquire_timeout(&name, Duration::from_secs(2)).await {
             Ok(g) => {
                 ok(g.release().await, "release after restart");
-                return Outcome::Passed;
+                return;
             }
             Err(e) if e.is_retryable() && start.elapsed() < limit => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -39,7 +38,7 @@ pub(crate) async fn after_restart(ctx: &Ctx) -> Outcome {
     }
 }
 
-pub(crate) async fn pause_past_backstop(ctx: &Ctx) -> Outcome {
+pub(crate) async fn pause_past_backstop(ctx: &Ctx) {
     let Some(faults) = ctx.harness.faults() else {
         return ctx.skip("the harness has no fault injector");
     };
@@ -84,5 +83,4 @@ pub(crate) async fn pause_past_backstop(ctx: &Ctx) -> Outcome {
         "the stale guard freed the new holder's lock"
     );
     ok(next.release().await, "release");
-    Outcome::Passed
 }

@@ -1,7 +1,33 @@
-//! A TCP proxy per test client, so a test can cut one client off the ensemble (a network
-//! partition of that client alone) and heal it again.
+//! A TCP proxy to put between a backend's clients and its store, so a harness can inject
+//! network faults into any networked backend without writing its own.
+//!
+//! Give each client its own proxy (point the client's address at [`TcpProxy::hosts`]); a
+//! fault on that proxy then hits that client alone, as a partition of one host would:
+//!
+//! - [`TcpProxy::cut`] closes every connection and refuses new ones (a crashed link, a
+//!   firewall reset): the store sees the client gone (a MySQL session ends, its locks with it;
+//!   a ZooKeeper session starts its timeout);
+//! - [`TcpProxy::freeze`] keeps connections open but lets nothing through (a silent
+//!   partition): the client notices only by its own timeouts;
+//! - [`TcpProxy::mute_replies`] drops the store's replies on the connections open now (a
+//!   request that took effect whose answer never came);
+//! - [`TcpProxy::restore`] lets connections through again.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use distlock_conformance::proxy::TcpProxy;
+//!
+//! let proxy = TcpProxy::start("127.0.0.1:6379").await?;
+//! let url = format!("redis://{}/", proxy.hosts()); // give this to the client under test
+//! proxy.cut(); // the client's connections drop, and it cannot reconnect
+//! proxy.restore();
+//! # let _ = url; Ok(()) }
+//! ```
+//!
+//! In [`Faults::lose_hold`](crate::Faults::lose_hold), find which client's proxy to cut from
+//! what the store records with the hold (a session id, a connection id), reached through the
+//! guard's name and owner token.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -10,10 +36,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 /// Forwards one local port per upstream server. While cut, every connection is closed
-/// and new ones are dropped at once. While silenced, open connections stay open but carry
-/// nothing either way (a silent network partition) and new ones are dropped.
+/// and new ones are dropped at once. While frozen, open connections stay open but carry
+/// nothing either way (a silent network partition; bytes sent meanwhile are lost, as when
+/// a partition outlasts TCP's retransmissions) and new ones are dropped. Clones share the
+/// proxy; its listeners live as long as the runtime that started it.
 #[derive(Clone, Debug)]
-pub struct Proxy {
+pub struct TcpProxy {
     ports: Vec<u16>,
     cut: Arc<watch::Sender<bool>>,
     muted: Arc<Mute>,
@@ -27,15 +55,21 @@ struct Mute {
     below: AtomicU64,
 }
 
-impl Proxy {
-    pub async fn start(upstreams: &str) -> std::io::Result<Proxy> {
+impl TcpProxy {
+    /// Starts forwarding a fresh loopback port to each of `upstreams` (comma-separated
+    /// `host:port`, as ZooKeeper's connect strings are).
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: dropped midway, the ports already opened keep forwarding until the
+    /// runtime ends, with no handle to fault them.
+    pub async fn start(upstreams: &str) -> std::io::Result<TcpProxy> {
         let (cut, _) = watch::channel(false);
         let cut = Arc::new(cut);
         let muted = Arc::new(Mute::default());
         let silent = Arc::new(AtomicBool::new(false));
         let mut ports = Vec::new();
         for upstream in upstreams.split(',') {
-            let upstream: SocketAddr = upstream.parse().map_err(std::io::Error::other)?;
+            let upstream = upstream.trim().to_string();
             let listener = TcpListener::bind("127.0.0.1:0").await?;
             ports.push(listener.local_addr()?.port());
             let (cut, muted, silent) = (cut.clone(), muted.clone(), silent.clone());
@@ -46,9 +80,10 @@ impl Proxy {
                     }
                     let mut cut_rx = cut.subscribe();
                     let id = muted.next.fetch_add(1, Ordering::SeqCst);
-                    let (muted, silent) = (muted.clone(), silent.clone());
+                    let (muted, silent, upstream) =
+                        (muted.clone(), silent.clone(), upstream.clone());
                     tokio::spawn(async move {
-                        let Ok(server) = TcpStream::connect(upstream).await else {
+                        let Ok(server) = TcpStream::connect(upstream.as_str()).await else {
                             return;
                         };
                         let (mut cr, mut cw) = client.into_split();
@@ -94,7 +129,7 @@ impl Proxy {
                 }
             });
         }
-        Ok(Proxy {
+        Ok(TcpProxy {
             ports,
             cut,
             muted,
@@ -102,7 +137,7 @@ impl Proxy {
         })
     }
 
-    /// The connect string through the proxy.
+    /// The proxy's addresses, one per upstream, comma-separated: `127.0.0.1:PORT,…`.
     pub fn hosts(&self) -> String {
         self.ports
             .iter()
@@ -126,12 +161,12 @@ impl Proxy {
 
     /// A silent partition: open connections carry nothing either way (no reset, no close),
     /// new ones are dropped. The client notices only by its own read timeout.
-    pub fn silence(&self) {
+    pub fn freeze(&self) {
         self.silent.store(true, Ordering::SeqCst);
     }
 
-    /// Lets connections through again.
-    pub fn heal(&self) {
+    /// Ends a [`TcpProxy::cut`] or a [`TcpProxy::freeze`]: connections go through again.
+    pub fn restore(&self) {
         self.silent.store(false, Ordering::SeqCst);
         self.cut.send_replace(false);
     }
