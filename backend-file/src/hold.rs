@@ -35,6 +35,15 @@ impl Hold for FileHold {
         self.unlock()
     }
 
+    /// Lock files have no lease: a `flock` lasts while the file is open. As on every backend
+    /// without leases, `extend` only checks that the hold is still ours (`ttl` is ignored).
+    async fn extend(&self, _ttl: std::time::Duration) -> Result<()> {
+        match &*self.file.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(_) => Ok(()),
+            None => Err(LockError::not_held("this lock file was already released")),
+        }
+    }
+
     fn release_on_drop(self: Arc<Self>) {
         // No I/O wait involved: unlock synchronously, which also works without a runtime.
         let _ = self.unlock();

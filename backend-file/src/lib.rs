@@ -15,6 +15,8 @@
 //!   a held name by the same client is an ordinary contender). Lock files are never
 //!   deleted: deleting a lock file while another process opens it would let two holders in.
 //! - Only for one host: `flock` over NFS or other network filesystems is not reliable.
+//! - `extend` (no lease) only checks the hold is still this guard's: `Ok(())` until it is
+//!   released. The owner token is local: the open file is what holds the lock.
 #![warn(missing_docs)]
 
 mod fence;

@@ -7,12 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use distlock_core::{
-    new_owner_token, AcquireOptions, Capabilities, DistributedLock, GuardParts, HoldStatus,
-    LockError, LockGuard, LockName, Result, Wait,
+    new_owner_token, AcquireOptions, Backoff, Capabilities, Deadline, DistributedLock, GuardParts,
+    HoldStatus, LockError, LockGuard, LockName, Result, RetryPolicy,
 };
-use rand::Rng;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 use crate::fence;
 use crate::hold::FileHold;
@@ -99,27 +97,24 @@ impl DistributedLock for FileLock {
         name: &LockName,
         options: &AcquireOptions,
     ) -> Result<Option<LockGuard>> {
-        let deadline = options.wait.deadline_from(Instant::now());
-        let mut backoff = Duration::from_millis(1);
+        let deadline = Deadline::start(options.wait);
+        // Polling, not retrying: the core's backoff shape, from 1 ms up to 25 ms.
+        let mut backoff = Backoff::new(&RetryPolicy {
+            first_pause: Duration::from_millis(1),
+            max_pause: MAX_BACKOFF,
+            ..RetryPolicy::default()
+        });
         loop {
             let released = self.released.notified();
             if let Some((file, token)) = self.try_once(name)? {
                 return Ok(Some(self.guard(name, file, token)));
             }
-            let mut nap = backoff.mul_f64(rand::rng().random_range(0.5..1.0));
-            match (options.wait, deadline) {
-                (Wait::Try, _) => return Ok(None),
-                (_, Some(d)) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Ok(None);
-                    }
-                    nap = nap.min(d - now);
-                }
-                _ => {}
+            let mut nap = backoff.next_pause();
+            if deadline.is_try() || deadline.expired() {
+                return Ok(None);
             }
+            nap = deadline.cap(nap);
             let _ = tokio::time::timeout(nap, released).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 

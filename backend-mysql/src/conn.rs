@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use distlock_core::{LockError, Result};
+use distlock_core::{Armed, LockError, Result, Undo};
 use sqlx::mysql::{MySqlConnection, MySqlPool};
 use sqlx::Connection;
 
@@ -29,11 +29,26 @@ const KILL_LIMIT: Duration = Duration::from_secs(5);
 pub(crate) struct Pinned {
     conn: Option<MySqlConnection>,
     id: u64,
+    /// Armed until the session is known to hold nothing: dropped armed, it kills the
+    /// session in the background (core's arm/disarm guard).
+    cleanup: Armed<KillSession>,
+}
+
+/// `KILL`s a session that may hold a lock, from a pooled helper connection.
+#[derive(Debug)]
+struct KillSession {
+    pool: MySqlPool,
+    id: u64,
     /// The session's `host:port` as the server sees it, to recognise the session when
     /// killing it (ids start again from 1 after a server restart).
     host: Option<String>,
-    armed: bool,
-    pool: MySqlPool,
+}
+
+impl Undo for KillSession {
+    fn undo(&mut self) -> impl Future<Output = ()> + Send + 'static {
+        let (pool, id, host) = (self.pool.clone(), self.id, self.host.take());
+        async move { kill(&pool, id, host.as_deref()).await }
+    }
 }
 
 impl Pinned {
@@ -68,12 +83,15 @@ impl Pinned {
             .map_err(|e| error::map("reading the connection id", e))
         })
         .await?;
+        let id = u64::try_from(id).unwrap_or_default();
         Ok(Pinned {
             conn: Some(conn),
-            id: u64::try_from(id).unwrap_or_default(),
-            host,
-            armed: true,
-            pool: shared.pool().clone(),
+            id,
+            cleanup: Armed::new(KillSession {
+                pool: shared.pool().clone(),
+                id,
+                host,
+            }),
         })
     }
 
@@ -94,7 +112,7 @@ impl Pinned {
     /// # Cancel safety
     /// Cancel safe: dropped midway, the socket is simply closed.
     pub(crate) async fn close(mut self) {
-        self.armed = false;
+        self.cleanup.disarm();
         if let Some(conn) = self.conn.take() {
             let _ = conn.close().await;
         }
@@ -106,26 +124,17 @@ impl Pinned {
     /// # Cancel safety
     /// Cancel safe: dropped midway, the kill goes on in the background.
     pub(crate) async fn kill(mut self) {
-        self.armed = false;
+        self.cleanup.disarm();
         drop(self.conn.take());
-        let (pool, id, host) = (self.pool.clone(), self.id, self.host.take());
         // A spawned task keeps going when this future is dropped.
-        let _ = tokio::spawn(async move { kill(&pool, id, host.as_deref()).await }).await;
+        let _ = tokio::spawn(self.cleanup.state_mut().undo()).await;
     }
 }
 
 impl Drop for Pinned {
     fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else {
-            return;
-        };
-        drop(conn);
-        if self.armed {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                let (pool, id, host) = (self.pool.clone(), self.id, self.host.take());
-                runtime.spawn(async move { kill(&pool, id, host.as_deref()).await });
-            }
-        }
+        // The socket closes first; then `cleanup`, if still armed, kills the session.
+        drop(self.conn.take());
     }
 }
 

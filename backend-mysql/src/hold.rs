@@ -47,9 +47,7 @@ impl MySqlHold {
             mode,
             probe_timeout,
         });
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(probe_loop(Arc::downgrade(&hold), status, interval));
-        }
+        distlock_core::spawn_background(probe_loop(Arc::downgrade(&hold), status, interval));
         hold
     }
 
@@ -195,17 +193,14 @@ impl Hold for MySqlHold {
         }
     }
 
-    /// MySQL holds have no lease. Reports [`NotHeld`](distlock_core::ErrorKind::NotHeld)
-    /// when the hold is gone (checked on the server), else
-    /// [`Unsupported`](distlock_core::ErrorKind::Unsupported).
+    /// MySQL holds have no lease: they last as long as their connection. As on every
+    /// backend without leases, `extend` checks on the server that the hold is still ours:
+    /// `Ok(())`, or [`NotHeld`](distlock_core::ErrorKind::NotHeld) once it is gone.
     ///
     /// # Cancel safety
     /// Cancel safe: it only probes.
     async fn extend(&self, _ttl: Duration) -> Result<()> {
-        self.check().await?;
-        Err(LockError::unsupported(
-            "MySQL holds have no lease: they last as long as their connection",
-        ))
+        self.check().await
     }
 }
 

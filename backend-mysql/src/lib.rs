@@ -88,6 +88,9 @@
 //! `KILL`, or a probe unanswered within `probe_timeout` (default: twice the interval, at
 //! least 5 s) fires the guard's lost signal and closes the connection; releasing a lost
 //! hold returns `NotHeld`. The probes also keep the session from idling out.
+//! `extend` (holds have no lease) runs the same probe at once: `Ok(())` while the hold is
+//! ours, `NotHeld` once it is gone. The guard's owner token is local: the server knows a
+//! hold by its session.
 //!
 //! **Things that silently end a session, and so a lock:** the server's `wait_timeout` /
 //! `interactive_timeout` and, in row-lock mode, MariaDB's `idle_transaction_timeout`
@@ -141,8 +144,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use distlock_core::{
-    new_owner_token, AcquireOptions, Capabilities, DistributedLock, GuardParts, HoldStatus,
-    LockGuard, LockName, Result,
+    new_owner_token, retry_connection_failures, AcquireOptions, Capabilities, Deadline,
+    DistributedLock, GuardParts, HoldStatus, LockGuard, LockName, Result,
 };
 
 pub use config::{Mode, MySqlConfig, DEFAULT_PROBE_INTERVAL, DEFAULT_WAIT_STEP};
@@ -197,6 +200,8 @@ impl MySqlLock {
 #[async_trait]
 impl DistributedLock for MySqlLock {
     /// Acquires `name` on a new pinned connection. See the crate docs for each mode.
+    /// Connection failures during a wait are retried as `options.retry` says (core's
+    /// [`RetryPolicy`](distlock_core::RetryPolicy)); a try reports them at once.
     ///
     /// # Cancel safety
     /// Cancel safe: until the guard exists, the connection is armed to be closed and its
@@ -208,12 +213,21 @@ impl DistributedLock for MySqlLock {
     ) -> Result<Option<LockGuard>> {
         let shared = &self.shared;
         let io = shared.config.probe_timeout;
-        conn::bounded(io * 2, "creating the tables", shared.ensure_schema()).await?;
         let key = server_key(name);
-        let got = match shared.config.mode {
-            Mode::GetLock => get_lock::acquire(shared, &key, options.wait).await?,
-            Mode::RowLock => row_lock::acquire(shared, &key, options.wait).await?,
-        };
+        let deadline = Deadline::start(options.wait);
+        // A waiting acquire rides out a restart or a failover as the core's retry policy
+        // says; every attempt starts on a fresh session, within the same deadline.
+        let got = retry_connection_failures(&deadline, &options.retry, || {
+            let key = &key;
+            async move {
+                conn::bounded(io * 2, "creating the tables", shared.ensure_schema()).await?;
+                match shared.config.mode {
+                    Mode::GetLock => get_lock::acquire(shared, key, &deadline).await,
+                    Mode::RowLock => row_lock::acquire(shared, key, &deadline).await,
+                }
+            }
+        })
+        .await?;
         let Some((pinned, token)) = got else {
             return Ok(None);
         };
@@ -228,6 +242,7 @@ impl DistributedLock for MySqlLock {
         );
         Ok(Some(LockGuard::new(GuardParts {
             name: name.clone(),
+            // Local: the server knows the hold by its session, not by a token.
             owner_token: new_owner_token(),
             fencing_token: Some(token),
             hold,

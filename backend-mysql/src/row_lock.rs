@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use distlock_core::{LockError, Result, Wait};
+use distlock_core::{Deadline, LockError, Result, Wait};
 use tokio::time::Instant;
 
 use crate::conn::{bounded, Pinned};
@@ -21,10 +21,10 @@ use crate::schema::{next_fencing_token, Shared};
 pub(crate) async fn acquire(
     shared: &Shared,
     key: &str,
-    wait: Wait,
+    deadline: &Deadline,
 ) -> Result<Option<(Pinned, u64)>> {
-    // Saturates: a limit past the clock's range is a very long wait, not a panic.
-    let deadline = wait.deadline_from(Instant::now());
+    // The acquire's deadline, shared by its retries (see `distlock_core::Deadline`).
+    let (wait, deadline) = (deadline.wait(), deadline.at());
     let io = shared.config.probe_timeout;
     let mut pinned = Pinned::connect(shared).await?;
     // The server's lock wait has whole seconds; a limited wait is also cut by the client.

@@ -7,6 +7,10 @@
 //! expiry publishes nothing), a jittered re-check in [`RECHECK`] (the safety net for lost
 //! messages), or the caller's deadline. Handoff time is therefore set by the notification,
 //! not by a poll interval.
+//!
+//! Connection failures during a wait (a restart, a failover, a lost quorum) are retried as
+//! the core's [`RetryPolicy`](distlock_core::RetryPolicy) in `AcquireOptions::retry` says,
+//! like on every backend; a try reports them at once.
 
 use std::fmt;
 use std::ops::Range;
@@ -14,7 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use distlock_core::{
-    AcquireOptions, GuardParts, HoldStatus, Lease, LockError, LockGuard, LockName, Result, Wait,
+    AcquireOptions, Armed, ConnectionRetry, Deadline, ErrorKind, GuardParts, HoldStatus, Lease,
+    LockError, LockGuard, LockName, Result,
 };
 use rand::Rng;
 use tokio::time::Instant;
@@ -63,32 +68,44 @@ impl Engine {
         }
         ttl_ms(ttl)?;
         let keys = LockKeys::new(&self.config.key_prefix, name);
-        // Generated before anything is sent, so a cancelled attempt can be cleaned up by it.
-        let token = distlock_core::new_owner_token();
         // A zero limit is a try (not an attempt cut off before its reply), and a limit beyond
-        // the clock's range is waiting forever (not an overflow panic).
-        let wait = match options.wait {
-            Wait::Up(limit) if limit.is_zero() => Wait::Try,
-            Wait::Up(limit) if Instant::now().checked_add(limit).is_none() => Wait::Forever,
-            other => other,
-        };
-        let deadline = match wait {
-            Wait::Up(limit) => Instant::now().checked_add(limit),
-            Wait::Try | Wait::Forever => None,
-        };
-        let mut pending = PendingAcquire::new(self.backend.clone(), keys.clone(), token.clone());
+        // the clock's range is a very long wait (not an overflow panic).
+        let deadline = Deadline::start(options.wait);
+        let mut retry = ConnectionRetry::new(options.retry);
+        let mut pending: Armed<PendingAcquire>;
         let mut interest = None;
         loop {
-            pending.arm();
-            let attempt = self.backend.try_lock(&keys, &token, ttl);
-            let outcome = match deadline {
-                Some(at) => match tokio::time::timeout_at(at, attempt).await {
-                    Ok(r) => r?,
-                    // `pending` stays armed: the attempt may have landed; it is undone.
-                    Err(_) => return Ok(None),
-                },
-                None => attempt.await?,
+            // Every attempt has a token of its own, generated before anything is sent so a
+            // cancelled attempt can be cleaned up by it. Undoing an attempt that failed (or
+            // Redlock's undo of a split vote, retried in the background) can then never
+            // remove a later attempt's hold. Replacing `pending` drops the previous one:
+            // armed, it undoes its attempt in the background.
+            let token = distlock_core::new_owner_token();
+            pending = Armed::new(PendingAcquire {
+                backend: self.backend.clone(),
+                keys: keys.clone(),
+                token: token.clone(),
+            });
+            // `pending` stays armed on every early return: the attempt may have landed.
+            let outcome = match deadline
+                .run(self.backend.try_lock(&keys, &token, ttl))
+                .await
+            {
+                Some(Ok(outcome)) => outcome,
+                Some(Err(e)) if e.kind() == ErrorKind::Connection => {
+                    match retry.after_failure(&deadline) {
+                        Some(pause) => {
+                            tracing::debug!(error = %e, ?pause, "Redis unreachable; retrying the acquire");
+                            tokio::time::sleep(pause).await;
+                            continue;
+                        }
+                        None => return Err(e),
+                    }
+                }
+                Some(Err(e)) => return Err(e),
+                None => return Ok(None),
             };
+            retry.progressed();
             let expires_in = match outcome {
                 Attempt::Acquired { fence, started } => {
                     pending.disarm();
@@ -101,22 +118,19 @@ impl Engine {
                     expires_in
                 }
             };
-            if wait == Wait::Try {
-                return Ok(None);
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if deadline.is_try() || deadline.expired() {
                 return Ok(None);
             }
             let Some(waiting) = interest.as_mut() else {
                 let mut fresh = self.subscriber.interest(&keys.channel);
                 let limit = Instant::now() + SUBSCRIBE_LIMIT;
-                let limit = deadline.map_or(limit, |d| d.min(limit));
+                let limit = deadline.at().map_or(limit, |d| d.min(limit));
                 let _ = tokio::time::timeout_at(limit, fresh.subscribed()).await;
                 fresh.mark_seen();
                 interest = Some(fresh);
                 // The wait for the subscription may have used up the limit: an attempt sent
                 // now could only be cancelled at once (and, had it landed, undone).
-                if deadline.is_some_and(|d| Instant::now() >= d) {
+                if deadline.expired() {
                     return Ok(None);
                 }
                 continue;
@@ -125,7 +139,7 @@ impl Engine {
             if let Some(left) = expires_in {
                 wake = wake.min(Instant::now() + left + Duration::from_millis(1));
             }
-            if let Some(d) = deadline {
+            if let Some(d) = deadline.at() {
                 wake = wake.min(d);
             }
             tokio::select! {
@@ -133,7 +147,7 @@ impl Engine {
                 _ = tokio::time::sleep_until(wake) => {}
             }
             waiting.mark_seen();
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if deadline.expired() {
                 return Ok(None);
             }
         }

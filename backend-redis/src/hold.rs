@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use distlock_core::{ErrorKind, Hold, Result};
+use distlock_core::{spawn_background, Backoff, ErrorKind, Hold, Result, RetryPolicy, Undo};
 
 use crate::backend::Backend;
 use crate::keys::LockKeys;
@@ -27,62 +27,48 @@ impl Hold for RedisHold {
     }
 
     fn release_on_drop(self: Arc<Self>) {
-        spawn_cleanup(self.backend.clone(), self.keys.clone(), self.token.clone());
+        spawn_background(unlock_in_background(
+            self.backend.clone(),
+            self.keys.clone(),
+            self.token.clone(),
+        ));
     }
 }
 
-/// Frees whatever `token` may hold, in the background: a few tries over connection errors,
-/// then the TTL is the backstop. Without a runtime only the TTL is left.
-pub(crate) fn spawn_cleanup(backend: Arc<dyn Backend>, keys: LockKeys, token: String) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    runtime.spawn(async move {
-        for attempt in 0..3u32 {
-            match backend.unlock(&keys, &token).await {
-                Ok(()) => return,
-                Err(e) if e.kind() == ErrorKind::NotHeld => return,
-                Err(e) => {
-                    tracing::debug!(error = %e, attempt, "background release failed");
-                    tokio::time::sleep(Duration::from_millis(100) * 2u32.pow(attempt)).await;
-                }
+/// Frees whatever `token` may hold: a few tries over connection errors, then the TTL is the
+/// backstop. Run with [`spawn_background`]: without a runtime only the TTL is left.
+async fn unlock_in_background(backend: Arc<dyn Backend>, keys: LockKeys, token: String) {
+    let mut backoff = Backoff::new(&RetryPolicy {
+        first_pause: Duration::from_millis(100),
+        ..RetryPolicy::default()
+    });
+    for attempt in 0..3u32 {
+        match backend.unlock(&keys, &token).await {
+            Ok(()) => return,
+            Err(e) if e.kind() == ErrorKind::NotHeld => return,
+            Err(e) => {
+                tracing::debug!(error = %e, attempt, "background release failed");
+                tokio::time::sleep(backoff.next_pause()).await;
             }
         }
-    });
+    }
 }
 
-/// Armed while an acquire request may have taken the lock without the caller knowing yet.
-/// Dropped armed (the acquire was cancelled or failed), it releases by owner token.
+/// What an acquire request may have taken without the caller knowing yet; kept in an
+/// [`Armed`](distlock_core::Armed) by the acquire loop, it releases by owner token.
+#[derive(Debug)]
 pub(crate) struct PendingAcquire {
-    backend: Arc<dyn Backend>,
-    keys: LockKeys,
-    token: String,
-    armed: bool,
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) keys: LockKeys,
+    pub(crate) token: String,
 }
 
-impl PendingAcquire {
-    pub(crate) fn new(backend: Arc<dyn Backend>, keys: LockKeys, token: String) -> Self {
-        PendingAcquire {
-            backend,
-            keys,
-            token,
-            armed: false,
-        }
-    }
-
-    pub(crate) fn arm(&mut self) {
-        self.armed = true;
-    }
-
-    pub(crate) fn disarm(&mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for PendingAcquire {
-    fn drop(&mut self) {
-        if self.armed {
-            spawn_cleanup(self.backend.clone(), self.keys.clone(), self.token.clone());
-        }
+impl Undo for PendingAcquire {
+    fn undo(&mut self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        unlock_in_background(
+            self.backend.clone(),
+            self.keys.clone(),
+            std::mem::take(&mut self.token),
+        )
     }
 }

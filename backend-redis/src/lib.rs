@@ -18,7 +18,10 @@
 //! error. TLS is not exercised by this crate's tests.
 //!
 //! Connection errors (kind [`Connection`](distlock_core::ErrorKind::Connection), retryable)
-//! end an acquire, also a waiting one: a wait does not silently ride out an outage.
+//! end a try at once. A waiting acquire rides out an outage shorter than its wait, as on
+//! every backend: it retries as `AcquireOptions::retry` says (core's
+//! [`RetryPolicy`](distlock_core::RetryPolicy): jittered backoff, and the last error after
+//! 15 s of failures in a row by default, also when waiting forever).
 //!
 //! ```no_run
 //! use distlock_core::LockExt;
@@ -42,9 +45,10 @@
 //!
 //! * **acquire**: `SET lock token NX PX ttl`, and on success advances the fence counter
 //!   (an `INCR` with a clock floor, see below), returning the fencing token in the same
-//!   atomic step. The owner token is a fresh random UUID generated
-//!   before anything is sent; a retried attempt that finds its own token (the reply to the
-//!   first was lost) counts as acquired, so the script is idempotent.
+//!   atomic step. The owner token is a fresh random UUID generated before each attempt is
+//!   sent (so the undo of a failed attempt can never remove a later one's hold); a command
+//!   resent within an attempt that finds its own token (the reply to the first was lost)
+//!   counts as acquired, so the script is idempotent.
 //! * **release**: compare-and-delete (`GET == token` then `DEL`), then `PUBLISH` on the release
 //!   channel. Another owner's lock is never touched: a stale guard gets `NotHeld`.
 //!   A command that fails on a broken connection is sent once more (every script is

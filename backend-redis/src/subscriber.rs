@@ -13,6 +13,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
+use distlock_core::{Backoff, RetryPolicy};
 use futures::StreamExt;
 use redis::Client;
 use tokio::sync::{mpsc, watch};
@@ -199,7 +200,8 @@ async fn run_source(
         return;
     }
     let mut next = 0usize;
-    let mut backoff = Duration::from_millis(50);
+    // Core's backoff (50 ms doubling to 1 s, jittered), reset once a subscription succeeds.
+    let mut backoff = Backoff::new(&RetryPolicy::default());
     // Every failure to connect *or to subscribe* waits before the next try: a server that
     // accepts connections but refuses SUBSCRIBE (an ACL user without channel permissions)
     // must not be re-dialled in a tight loop.
@@ -207,7 +209,7 @@ async fn run_source(
     loop {
         if failed {
             next += 1;
-            let pause = tokio::time::sleep(backoff);
+            let pause = tokio::time::sleep(backoff.next_pause());
             tokio::pin!(pause);
             loop {
                 tokio::select! {
@@ -215,7 +217,6 @@ async fn run_source(
                     cmd = next_command(&mut rx, &mut acks) => if cmd.is_none() { return },
                 }
             }
-            backoff = (backoff * 2).min(Duration::from_secs(1));
         }
         failed = true;
         let client = &clients[next % clients.len()];
@@ -238,7 +239,7 @@ async fn run_source(
             continue;
         }
         if !names.is_empty() {
-            backoff = Duration::from_millis(50);
+            backoff.reset();
         }
         for ack in acks.drain(..) {
             let _ = ack.try_send(());
@@ -263,7 +264,7 @@ async fn run_source(
                             Ok(Ok(())) => {
                                 let _ = ack.try_send(());
                                 // Only a connection that subscribes resets the backoff.
-                                backoff = Duration::from_millis(50);
+                                backoff.reset();
                             }
                             _ => { acks.push(ack); break; }
                         }

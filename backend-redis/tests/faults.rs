@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{config, lock_key, SingleHarness, SHORT_TTL};
-use distlock_core::{AcquireOptions, ErrorKind, LockExt};
+use distlock_core::{AcquireOptions, ErrorKind, LockExt, RetryPolicy};
 use distlock_redis::RedisLock;
 
 fn short() -> AcquireOptions {
@@ -306,25 +306,36 @@ async fn subscription_reconnects_after_its_connection_is_killed() {
     );
 }
 
-/// A wait-forever acquire whose server goes away ends with a retryable `Connection` error
-/// (as the crate docs promise) instead of riding out the outage silently.
+/// A wait-forever acquire whose server goes away retries (core's retry policy) and then
+/// ends with a retryable `Connection` error, instead of failing at once or riding out the
+/// outage silently.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiter_whose_server_dies_gets_a_connection_error() {
     let h = SingleHarness::new();
     let (a, b) = (client(&h).await, client(&h).await);
     let g = a.acquire_opts("dies", &short()).await.unwrap().unwrap();
-    let waiter = tokio::spawn(async move { b.acquire("dies").await.map(|_| ()) });
+    let give_up = Duration::from_secs(3);
+    let options = AcquireOptions::wait_forever()
+        .with_retry(RetryPolicy::default().with_give_up_after(give_up));
+    let waiter = tokio::spawn(async move { b.acquire_opts("dies", &options).await.map(|_| ()) });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!waiter.is_finished());
     h.server().kill();
     let killed = Instant::now();
-    let e = tokio::time::timeout(Duration::from_secs(10), waiter)
+    let e = tokio::time::timeout(Duration::from_secs(20), waiter)
         .await
         .expect("the waiter kept waiting on a dead server")
         .unwrap()
         .unwrap_err();
-    eprintln!("waiter ended {:?} after the kill: {e}", killed.elapsed());
+    let took = killed.elapsed();
+    eprintln!("waiter ended {took:?} after the kill: {e}");
     assert_eq!(e.kind(), ErrorKind::Connection, "{e}");
     assert!(e.is_retryable());
+    // The run of failures starts at the first one after the kill; the last pause that
+    // still fits in it is at most a second.
+    assert!(
+        took >= give_up - Duration::from_secs(1),
+        "gave up after {took:?}, before retrying"
+    );
     g.leak();
 }

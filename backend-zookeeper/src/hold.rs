@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use distlock_core::observe::LossReason;
-use distlock_core::{Hold, HoldStatus, LockError, Result};
+use distlock_core::{Armed, Hold, HoldStatus, LockError, Result, Undo};
 use zookeeper_client::{Error as ZkError, EventType};
 
 use crate::error::zk_error;
@@ -74,8 +74,9 @@ impl Hold for ZkHold {
         result
     }
 
-    /// ZooKeeper holds have no lease: they last as long as the session. `extend` only
-    /// checks that the node still exists (`NotHeld` otherwise) and changes nothing.
+    /// ZooKeeper holds have no lease: they last as long as the session. As on every backend
+    /// without leases, `extend` only checks that the hold is still ours (its node exists
+    /// and its session is alive): `Ok(())`, or `NotHeld` once stale or lost.
     async fn extend(&self, _ttl: std::time::Duration) -> Result<()> {
         let client = self.session.client().map_err(|_| self.gone())?;
         let checked = self.until_session_ends(async {
@@ -131,49 +132,29 @@ impl ZkHold {
 const DELETE_NOW_LIMIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Cleans up after an acquire that did not finish (cancelled, timed out, failed): deletes
-/// its node, found by path or, when the create's reply never came, by owner token. Runs in
-/// the background on drop; with no runtime the session's end is the backstop.
+/// its node, found by path or, when the create's reply never came, by owner token. Kept in
+/// an [`Armed`] by the acquire, so it runs in the background on drop; with no runtime the
+/// session's end is the backstop.
 #[derive(Debug)]
-pub(crate) struct Pending {
+pub(crate) struct PendingNode {
     pub session: Arc<Session>,
     pub parent: String,
     pub token: String,
     pub path: Option<String>,
-    pub armed: bool,
 }
 
-impl Pending {
-    /// Deletes the node now (an acquire that gave up must not stay queued ahead of the next
-    /// contender), for at most [`DELETE_NOW_LIMIT`]. If that runs out, fails, is cancelled,
-    /// or the node's name is not known yet, the drop cleans up in the background.
-    pub(crate) async fn delete_now(&mut self) {
-        let (Some(path), Ok(client)) = (&self.path, self.session.client()) else {
-            return;
-        };
-        let deleted = tokio::time::timeout(DELETE_NOW_LIMIT, delete_node(&client, path)).await;
-        if matches!(deleted, Ok(Ok(()))) {
-            self.armed = false;
-        }
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let Ok(client) = self.session.client() else {
-            return;
-        };
+impl Undo for PendingNode {
+    fn undo(&mut self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let client = self.session.client().ok();
         let (parent, token, path) = (
             std::mem::take(&mut self.parent),
             std::mem::take(&mut self.token),
             self.path.take(),
         );
-        runtime.spawn(async move {
+        async move {
+            let Some(client) = client else {
+                return;
+            };
             // Requests of one session are served in order, so this listing sees a create
             // that was sent before the acquire was dropped.
             if let Some(path) = path {
@@ -182,6 +163,20 @@ impl Drop for Pending {
             if let Err(e) = delete_by_token(&client, &parent, &token).await {
                 tracing::debug!(error = %e, "background clean-up of a cancelled acquire failed");
             }
-        });
+        }
+    }
+}
+
+/// Deletes the pending node now (an acquire that gave up must not stay queued ahead of the
+/// next contender), for at most [`DELETE_NOW_LIMIT`]. If that runs out, fails, is
+/// cancelled, or the node's name is not known yet, the drop cleans up in the background.
+pub(crate) async fn delete_now(pending: &mut Armed<PendingNode>) {
+    let state = pending.state();
+    let (Some(path), Ok(client)) = (&state.path, state.session.client()) else {
+        return;
+    };
+    let deleted = tokio::time::timeout(DELETE_NOW_LIMIT, delete_node(&client, path)).await;
+    if matches!(deleted, Ok(Ok(()))) {
+        pending.disarm();
     }
 }

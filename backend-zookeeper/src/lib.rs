@@ -83,11 +83,12 @@
 //! - An acquire (a try or a wait) whose session ends before it is granted is retried once
 //!   on a new session, within the same wait limit, at the back of the queue (its node went
 //!   with the session). A *waiting* acquire goes further, as Curator's retry policy does: it
-//!   rides out a leader election or an outage by retrying connection failures with
-//!   jittered backoff until its deadline, and gives up with the last retryable
-//!   `Connection` error only after twice the connect timeout of failures in a row (also
-//!   under `Wait::Forever`, so that an outage surfaces). A try fails at once. A release or `extend` during a disconnection returns `NotHeld` as soon as the
-//!   session is declared over.
+//!   rides out a leader election or an outage by retrying connection failures as
+//!   `AcquireOptions::retry` says (core's `RetryPolicy`, the same on every backend: jittered
+//!   backoff until its deadline, giving up with the last retryable `Connection` error after
+//!   a run of failures of 15 s by default, also under `Wait::Forever`, so that an outage
+//!   surfaces). A try fails at once. A release or `extend` during a disconnection returns
+//!   `NotHeld` as soon as the session is declared over.
 //! - A request whose reply is lost to a broken connection is treated as "outcome unknown":
 //!   a create is looked up by owner token before it is sent again, a delete that then finds
 //!   nothing counts as done.

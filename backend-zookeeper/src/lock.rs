@@ -2,19 +2,17 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use distlock_core::{
-    AcquireOptions, Capabilities, DistributedLock, ErrorKind, GuardParts, HoldStatus, LockError,
-    LockGuard, LockName, Result, Wait,
+    AcquireOptions, Armed, Capabilities, ConnectionRetry, Deadline, DistributedLock, ErrorKind,
+    GuardParts, HoldStatus, LockError, LockGuard, LockName, Result,
 };
 use tokio::sync::Mutex;
-use tokio::time::Instant;
 use zookeeper_client::{Acls, Client};
 
 use crate::config::ZkConfig;
-use crate::hold::{Pending, ZkHold};
+use crate::hold::{delete_now, PendingNode, ZkHold};
 use crate::recipe::Layout;
 use crate::session::Session;
 
@@ -124,8 +122,7 @@ impl ZkLock {
         &self,
         session: Arc<Session>,
         name: &LockName,
-        wait: Wait,
-        deadline: Option<Instant>,
+        deadline: &Deadline,
     ) -> Result<Option<LockGuard>> {
         let client = session.client()?;
         let token = distlock_core::new_owner_token();
@@ -138,29 +135,25 @@ impl ZkLock {
         };
         // Armed before the create is sent: whatever happens next, a node left behind is
         // found by token and deleted.
-        let mut pending = Pending {
+        let mut pending = Armed::new(PendingNode {
             session: session.clone(),
             parent: parent.clone(),
             token: token.clone(),
             path: None,
-            armed: true,
-        };
+        });
         // The whole create-and-wait runs under the deadline, so a connection that hangs a
         // request cannot stretch a limited wait.
         let work = async {
             let (path, czxid) = layout.create_node(&client, &token).await?;
-            pending.path = Some(path.clone());
+            pending.state_mut().path = Some(path.clone());
             let granted = layout
-                .wait_turn(&client, &session, &path, &token, wait != Wait::Try)
+                .wait_turn(&client, &session, &path, &token, !deadline.is_try())
                 .await?;
             Ok::<_, LockError>(granted.then_some((path, czxid)))
         };
-        let outcome = match deadline {
-            Some(at) => tokio::time::timeout_at(at, work).await.unwrap_or(Ok(None)),
-            None => work.await,
-        }?;
+        let outcome = deadline.run(work).await.unwrap_or(Ok(None))?;
         let Some((path, czxid)) = outcome else {
-            pending.delete_now().await;
+            delete_now(&mut pending).await;
             return Ok(None);
         };
 
@@ -170,7 +163,7 @@ impl ZkLock {
                 "the ZooKeeper session ended just as the lock was granted",
             ));
         };
-        pending.armed = false;
+        pending.disarm();
         let hold = Arc::new(ZkHold {
             session,
             path,
@@ -195,9 +188,8 @@ impl DistributedLock for ZkLock {
     /// as the session).
     ///
     /// A waiting acquire rides out a leader election or a reconnect: connection failures
-    /// are retried with jittered backoff until the wait's deadline, but after twice the
-    /// connect timeout of failures in a row the last one is returned (kind `Connection`),
-    /// even under `Wait::Forever`. A try reports a connection failure at once. A retry
+    /// are retried as `options.retry` says (core's [`RetryPolicy`](distlock_core::RetryPolicy),
+    /// the same on every backend). A try reports a connection failure at once. A retry
     /// starts a new contender node, so it queues behind those that arrived meanwhile.
     ///
     /// # Cancel safety
@@ -209,29 +201,20 @@ impl DistributedLock for ZkLock {
         name: &LockName,
         options: &AcquireOptions,
     ) -> Result<Option<LockGuard>> {
-        // A zero wait would time out before its first look: it is a try.
-        let wait = match options.wait {
-            Wait::Up(limit) if limit.is_zero() => Wait::Try,
-            other => other,
-        };
-        // A limit beyond the clock's range (`Duration::MAX`) waits as long as it takes.
-        let deadline = match wait {
-            Wait::Up(limit) => Instant::now().checked_add(limit),
-            _ => None,
-        };
-        let mut retry = ConnectionRetry::new(self.inner.config.connect_timeout() * 2);
+        // A zero wait would time out before its first look: `Deadline` makes it a try.
+        let deadline = Deadline::start(options.wait);
+        let mut retry = ConnectionRetry::new(options.retry);
         // A session that turns out to be over gets one replacement per acquire, even a try.
         let mut replaced = false;
         loop {
-            let session = match deadline {
-                Some(at) => tokio::time::timeout_at(at, self.session())
-                    .await
-                    .map_err(|_| LockError::connection("no ZooKeeper session within the wait"))?,
-                None => self.session().await,
-            };
+            let session = deadline.run(self.session()).await.unwrap_or_else(|| {
+                Err(LockError::connection(
+                    "no ZooKeeper session within the wait",
+                ))
+            });
             let outcome = match session {
                 Ok(session) => {
-                    let outcome = self.acquire_on(session.clone(), name, wait, deadline).await;
+                    let outcome = self.acquire_on(session.clone(), name, &deadline).await;
                     if matches!(&outcome, Err(e) if e.kind() == ErrorKind::Connection)
                         && !replaced
                         && session.check_ended()
@@ -245,17 +228,16 @@ impl DistributedLock for ZkLock {
                 Err(e) => Err(e),
             };
             match outcome {
-                // A waiting acquire rides out a leader election or a reconnect, as Curator's
-                // retry policy does; a try reports the failure at once.
-                Err(e) if e.kind() == ErrorKind::Connection && wait != Wait::Try => {
-                    match retry.pause(deadline) {
-                        Some(pause) => {
-                            tracing::debug!(error = %e, ?pause, "ZooKeeper unreachable; retrying the acquire");
-                            tokio::time::sleep(pause).await;
-                        }
-                        None => return Err(e),
+                // The core's policy: a waiting acquire rides out a leader election or a
+                // reconnect; a try reports the failure at once.
+                Err(e) if e.kind() == ErrorKind::Connection => match retry.after_failure(&deadline)
+                {
+                    Some(pause) => {
+                        tracing::debug!(error = %e, ?pause, "ZooKeeper unreachable; retrying the acquire");
+                        tokio::time::sleep(pause).await;
                     }
-                }
+                    None => return Err(e),
+                },
                 other => return other,
             }
         }
@@ -276,80 +258,5 @@ impl DistributedLock for ZkLock {
     /// Holders, breaking a hold and the doctor: see [`Inspect`](distlock_core::Inspect).
     fn inspect(&self) -> Option<&dyn distlock_core::Inspect> {
         Some(self)
-    }
-}
-
-/// Backoff for a waiting acquire whose store is unreachable: retries until the caller's
-/// deadline, but for no longer than `window` of failures in a row, so that an outage
-/// surfaces as an error even under `Wait::Forever`.
-struct ConnectionRetry {
-    window: Duration,
-    first_failure: Option<Instant>,
-    last_failure: Option<Instant>,
-    next_pause: Duration,
-}
-
-impl ConnectionRetry {
-    const FIRST_PAUSE: Duration = Duration::from_millis(50);
-    const MAX_PAUSE: Duration = Duration::from_secs(1);
-
-    fn new(window: Duration) -> Self {
-        ConnectionRetry {
-            window,
-            first_failure: None,
-            last_failure: None,
-            next_pause: Self::FIRST_PAUSE,
-        }
-    }
-
-    /// How long to pause before the next attempt, or `None` to give up.
-    fn pause(&mut self, deadline: Option<Instant>) -> Option<Duration> {
-        let now = Instant::now();
-        // A failing attempt ends within a connect timeout (half the window): one that took
-        // longer got through and waited, so this failure starts a new run.
-        if self
-            .last_failure
-            .is_some_and(|last| now.duration_since(last) > self.window)
-        {
-            self.first_failure = None;
-            self.next_pause = Self::FIRST_PAUSE;
-        }
-        self.last_failure = Some(now);
-        let first = *self.first_failure.get_or_insert(now);
-        // Jittered so that clients cut off together do not come back in lockstep.
-        let pause = self.next_pause.mul_f64(rand::random_range(0.5..=1.0));
-        self.next_pause = (self.next_pause * 2).min(Self::MAX_PAUSE);
-        let resume_at = now + pause;
-        let within_window = resume_at.duration_since(first) < self.window;
-        let within_wait = deadline.is_none_or(|at| resume_at < at);
-        (within_window && within_wait).then_some(pause)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn connection_retry_gives_up_after_its_window_and_starts_over_after_progress() {
-        let window = Duration::from_secs(4);
-        let mut retry = ConnectionRetry::new(window);
-        let mut failing = Duration::ZERO;
-        while let Some(pause) = retry.pause(None) {
-            assert!(pause <= ConnectionRetry::MAX_PAUSE);
-            tokio::time::advance(pause).await;
-            failing += pause;
-        }
-        assert!(failing < window && failing > window / 2, "{failing:?}");
-
-        // An attempt that then waited for an hour made progress: a new run of failures.
-        tokio::time::advance(Duration::from_secs(3600)).await;
-        let pause = retry.pause(None).expect("a fresh run of retries");
-        assert!(pause <= ConnectionRetry::FIRST_PAUSE);
-
-        // The caller's deadline cuts the run short.
-        let mut retry = ConnectionRetry::new(window);
-        let soon = Instant::now() + Duration::from_millis(10);
-        assert_eq!(retry.pause(Some(soon)), None);
     }
 }

@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::ZkHarness;
-use distlock_core::{ErrorKind, LockExt};
+use distlock_core::{AcquireOptions, ErrorKind, LockExt, RetryPolicy};
 
 fn unique(label: &str) -> String {
     format!(
@@ -68,8 +68,12 @@ async fn a_lasting_outage_fails_a_waiting_acquire_with_a_connection_error() {
 
     proxy.cut();
     let start = Instant::now();
-    // Wait::Forever: the user waits for the lock, not for a store that is gone.
-    let err = tokio::time::timeout(Duration::from_secs(60), a.acquire(&name))
+    // Wait::Forever: the user waits for the lock, not for a store that is gone. The run of
+    // failures it rides out is the core's retry policy, here twice the connect timeout.
+    let connect = harness.session_timeout();
+    let options = AcquireOptions::wait_forever()
+        .with_retry(RetryPolicy::default().with_give_up_after(connect * 2));
+    let err = tokio::time::timeout(Duration::from_secs(60), a.acquire_opts(&name, &options))
         .await
         .expect("the acquire gave up on a lasting outage")
         .unwrap_err();
@@ -80,7 +84,6 @@ async fn a_lasting_outage_fails_a_waiting_acquire_with_a_connection_error() {
     // timeout); failures are then retried for twice the connect timeout (= the session
     // timeout here), and the last attempt may start just inside that and take one connect
     // timeout: 4 connect timeouts; one more is slack for a loaded machine.
-    let connect = harness.session_timeout();
     assert!(
         took >= connect * 2,
         "gave up after {took:?}, before retrying"

@@ -158,7 +158,7 @@ fn mariadb_sells_exactly() {
     assert_sale(&v, 2);
     assert_eq!(v["stale_write_rejected"], Value::Null);
     let rows = server
-        .sql("SELECT COUNT(*) FROM mysql.distlock_demo_stock; SELECT COUNT(*) FROM mysql.distlock_fenced_writes;")
+        .sql("SELECT COUNT(*) FROM distlock.distlock_demo_stock; SELECT COUNT(*) FROM distlock.distlock_fenced_writes;")
         .unwrap();
     assert_eq!(
         rows.split_whitespace().filter(|w| *w == "0").count(),

@@ -143,6 +143,8 @@ cases! {
     /// Thousands of generated names (mixed case, long shared prefixes, unicode): distinct
     /// names never block each other.
     GeneratedNamesNeverCollide => generated_names_never_collide ["main"],
+    /// A waiting acquire outlives a store restart or freeze shorter than its wait.
+    WaitingAcquireOutlivesOutage => waiting_acquire_outlives_outage ["restart", "pause"],
 }
 
 impl Case {
@@ -150,7 +152,9 @@ impl Case {
     pub fn disturbs_store(self) -> bool {
         matches!(
             self,
-            Case::RecoversAfterServerRestart | Case::ServerPausePastBackstop
+            Case::RecoversAfterServerRestart
+                | Case::ServerPausePastBackstop
+                | Case::WaitingAcquireOutlivesOutage
         )
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::background::spawn_background;
 use crate::error::{ErrorKind, LockError, Result};
 use crate::hold::Hold;
 use crate::lease::{watchdog, Lease, LeaseClock};
@@ -18,7 +19,8 @@ use crate::status::{HoldStatus, LostSignal};
 pub struct GuardParts {
     /// The lock's name.
     pub name: LockName,
-    /// The random owner token of this hold.
+    /// The random owner token of this hold: the one the store records where it records an
+    /// owner, else a local one (document which; see [`LockGuard::owner_token`]).
     pub owner_token: String,
     /// The fencing token, when the backend claims fencing.
     pub fencing_token: Option<u64>,
@@ -55,14 +57,13 @@ impl LockGuard {
     pub fn new(parts: GuardParts) -> Self {
         let lease = parts.lease.map(|lease| {
             let clock = Arc::new(LeaseClock::new(&lease));
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(watchdog(
-                    parts.hold.clone(),
-                    parts.status.clone(),
-                    clock.clone(),
-                    lease.renew,
-                ));
-            } else {
+            let watching = spawn_background(watchdog(
+                parts.hold.clone(),
+                parts.status.clone(),
+                clock.clone(),
+                lease.renew,
+            ));
+            if !watching {
                 tracing::warn!(
                     lock = %parts.name,
                     "a leased guard was made outside a Tokio runtime: it will neither renew \
@@ -91,7 +92,10 @@ impl LockGuard {
         &self.name
     }
 
-    /// The random token that identifies this hold in the store.
+    /// The random token of this hold. Where the store records an owner it is what the
+    /// store sees (Redis: the key's value; ZooKeeper: part of the lock node's name); where
+    /// the store knows the hold by something else (MySQL: the session; lock files: the open
+    /// file) it is local, for logs and for telling holds apart. Each backend's docs say which.
     pub fn owner_token(&self) -> &str {
         &self.owner_token
     }
@@ -103,9 +107,25 @@ impl LockGuard {
         self.fencing_token
     }
 
-    /// Whether the hold is still believed held (not lost).
+    /// Whether the hold is still believed held (not released, not lost). A leased hold
+    /// counts as lost from [`LockGuard::valid_until`] on, read from the clock at the call,
+    /// so the answer is right even while the runtime is too busy to run the watchdog.
     pub fn is_held(&self) -> bool {
+        self.check_lease();
         self.status.is_held()
+    }
+
+    /// Declares the hold lost once its local deadline has passed, without waiting for the
+    /// watchdog to wake up (a stalled runtime, a blocked thread).
+    fn check_lease(&self) {
+        if let Some(clock) = &self.lease {
+            if Instant::now() >= clock.deadline() {
+                self.status.mark_lost_because(
+                    LossReason::LeaseExpired,
+                    LockError::lost("the lease ran out before it could be renewed"),
+                );
+            }
+        }
     }
 
     /// For leased holds: the instant until which the hold is known valid locally
@@ -116,6 +136,7 @@ impl LockGuard {
 
     /// A cloneable signal of this hold's loss, for another task.
     pub fn lost_signal(&self) -> LostSignal {
+        self.check_lease();
         self.status.signal()
     }
 
@@ -125,14 +146,17 @@ impl LockGuard {
     /// # Cancel safety
     /// Cancel safe: it only observes state.
     pub async fn lost(&self) -> LockError {
+        self.check_lease();
         match self.status.signal().wait().await {
             Some(e) => e,
             None => std::future::pending().await,
         }
     }
 
-    /// Extends the lease to `ttl` from now. Errors: [`ErrorKind::Unsupported`] without
-    /// leases, [`ErrorKind::NotHeld`] when the hold is gone (the guard is then lost).
+    /// Extends the lease to `ttl` from now. Without a lease (see the backend's capabilities)
+    /// there is nothing to extend and `ttl` is ignored: `Ok(())` while the hold is still
+    /// ours. Error: [`ErrorKind::NotHeld`] when the hold is gone, on every backend (the
+    /// guard is then lost).
     /// Runs one at a time with the background renewal.
     ///
     /// # Cancel safety
@@ -141,6 +165,7 @@ impl LockGuard {
     /// have applied it), so [`LockGuard::valid_until`] never runs past the store's lease.
     pub async fn extend(&self, ttl: Duration) -> Result<()> {
         // A lost hold is never revived, even if the store would still take the extend.
+        self.check_lease();
         if let Some(e) = self.status.lost_error() {
             return Err(LockError::not_held(format!("the hold was lost: {e}")));
         }
@@ -188,6 +213,7 @@ impl LockGuard {
     /// # Cancel safety
     /// Cancel safe: dropped midway, the guard releases again in the background.
     pub async fn release(mut self) -> Result<()> {
+        self.check_lease();
         let lost = self.status.lost_error();
         self.status.mark_released();
         let Some(hold) = self.hold.clone() else {

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::error::{LockError, Result};
+use crate::background::spawn_background;
+use crate::error::Result;
 
 /// One hold in a backend's store. The [`LockGuard`](crate::LockGuard) wraps it and owns
 /// the lifecycle (renewal, lost signal, release on drop); the backend only talks to its store.
@@ -22,28 +23,31 @@ pub trait Hold: Send + Sync + Debug + 'static {
     async fn release(&self) -> Result<()>;
 
     /// Extends the lease to `ttl` from now if this hold still owns the lock;
-    /// [`ErrorKind::NotHeld`](crate::ErrorKind::NotHeld) otherwise. Backends without leases
-    /// keep the default, which reports [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+    /// [`ErrorKind::NotHeld`](crate::ErrorKind::NotHeld) otherwise.
+    ///
+    /// One contract on every backend: a hold without a lease has nothing to extend, so
+    /// `extend` is a check that it is still ours: `Ok(())` while it is,
+    /// [`ErrorKind::NotHeld`](crate::ErrorKind::NotHeld) once it is stale or lost (and `ttl`
+    /// is ignored). The guard already answers `NotHeld` for a hold it knows to be released
+    /// or lost; the default returns `Ok(())` for the rest, which suits a hold that cannot go
+    /// stale unnoticed (a `flock` on an open file). Backends whose holds can (a session, a
+    /// connection) override it to ask the store.
     ///
     /// # Cancel safety
     /// Must be safe to drop midway: an extend is idempotent.
     async fn extend(&self, ttl: Duration) -> Result<()> {
         let _ = ttl;
-        Err(LockError::unsupported(
-            "this backend's holds have no lease to extend",
-        ))
+        Ok(())
     }
 
     /// Called once when a guard is dropped without `release`. Must not block or panic.
-    /// The default spawns [`Hold::release`] on the current Tokio runtime and, without a
-    /// runtime, does nothing: the store's backstop (TTL, session, connection) frees the lock.
+    /// The default runs [`Hold::release`] with [`spawn_background`]: without a runtime the
+    /// store's backstop (TTL, session, connection) frees the lock.
     fn release_on_drop(self: Arc<Self>) {
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(e) = self.release().await {
-                    tracing::debug!(error = %e, "background release of a dropped guard failed");
-                }
-            });
-        }
+        spawn_background(async move {
+            if let Err(e) = self.release().await {
+                tracing::debug!(error = %e, "background release of a dropped guard failed");
+            }
+        });
     }
 }

@@ -15,12 +15,24 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Policies every backend shares
+//!
+//! Behaviour that must be the same on every backend lives here once, and backends apply it:
+//! [`Deadline`] turns a [`Wait`] into a deadline (zero limit = try, huge limit = very long
+//! wait); [`RetryPolicy`] (in [`AcquireOptions::retry`], driven by [`ConnectionRetry`] or
+//! [`retry_connection_failures`]) decides how a waiting acquire rides out connection
+//! failures; [`Armed`] undoes a half-done acquire when it fails or is cancelled; and
+//! [`spawn_background`] runs clean-up work when a runtime exists, leaving it to the store's
+//! backstop otherwise. Change one of them there, and every backend follows.
+//!
 //! [`LockExt::with_lock`] runs a body under a lock and releases it on every exit path; see
 //! [`scope`] for its contract and task-scoped reentrancy.
 #![warn(missing_docs)]
 
+mod background;
 mod capabilities;
 mod client_id;
+mod deadline;
 mod error;
 mod guard;
 mod hold;
@@ -31,13 +43,17 @@ pub mod memory;
 mod name;
 pub mod observe;
 mod options;
+mod retry;
 pub mod scope;
 pub mod settings;
 mod status;
 mod token;
+mod undo;
 
+pub use background::spawn_background;
 pub use capabilities::Capabilities;
 pub use client_id::ClientId;
+pub use deadline::Deadline;
 pub use error::{ErrorKind, LockError, Result};
 pub use guard::{GuardParts, LockGuard};
 pub use hold::Hold;
@@ -46,6 +62,8 @@ pub use lease::Lease;
 pub use lock::{DistributedLock, LockExt};
 pub use name::LockName;
 pub use options::{AcquireOptions, Wait, DEFAULT_LEASE_TTL};
+pub use retry::{retry_connection_failures, Backoff, ConnectionRetry, RetryPolicy};
 pub use scope::ScopedLock;
 pub use status::{HoldStatus, LostSignal};
 pub use token::{new_owner_token, set_holder_label};
+pub use undo::{Armed, Undo};

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use crate::capabilities::Capabilities;
 use crate::client_id::ClientId;
+use crate::deadline::Deadline;
 use crate::error::{LockError, Result};
 use crate::guard::{GuardParts, LockGuard};
 use crate::hold::Hold;
@@ -26,7 +27,7 @@ use crate::lease::{saturating_add, Lease};
 use crate::lock::DistributedLock;
 use crate::name::LockName;
 use crate::observe::LossReason;
-use crate::options::{AcquireOptions, Wait};
+use crate::options::AcquireOptions;
 use crate::status::HoldStatus;
 use crate::token::new_owner_token;
 
@@ -300,13 +301,13 @@ impl DistributedLock for MemoryLock {
     ) -> Result<Option<LockGuard>> {
         let token = new_owner_token();
         let ttl = options.ttl_or_default();
-        let deadline = options.wait.deadline_from(Instant::now());
+        let deadline = Deadline::start(options.wait);
         let (tx, mut rx) = oneshot::channel();
         let immediate = self.store.with_entry(name, |entry| {
             if entry.holder.is_none() && entry.waiters.is_empty() {
                 return Some(Some(entry.grant(token.clone(), ttl, Instant::now())));
             }
-            if options.wait == Wait::Try {
+            if deadline.is_try() {
                 return Some(None);
             }
             entry.waiters.push_back(Waiter {
@@ -330,7 +331,7 @@ impl DistributedLock for MemoryLock {
             let holder_expiry = self
                 .store
                 .with_entry(name, |e| e.holder.as_ref().map(|h| h.expires));
-            let wake = match (holder_expiry, deadline) {
+            let wake = match (holder_expiry, deadline.at()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -349,7 +350,7 @@ impl DistributedLock for MemoryLock {
                 _ = sleep => {
                     // Expiring a due lease may hand the lock to us; the next turn receives it.
                     self.store.with_entry(name, |_| ());
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                    if deadline.expired() {
                         if let Ok(grant) = rx.try_recv() {
                             ticket.armed = false;
                             return Ok(Some(self.guard(name, token.clone(), grant, options)));

@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::lease::saturating_add;
+use crate::retry::RetryPolicy;
 
 /// The default lease of backends whose holds expire (Redis): 30 s, renewed every 10 s.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
@@ -22,7 +23,8 @@ pub enum Wait {
 }
 
 impl Wait {
-    /// When a wait that starts at `start` must give up: `None` for [`Wait::Try`] and
+    /// When a wait that starts at `start` must give up (backends use
+    /// [`Deadline::start`](crate::Deadline::start), which builds on this): `None` for [`Wait::Try`] and
     /// [`Wait::Forever`]. Saturates instead of overflowing, so `Wait::Up(Duration::MAX)`
     /// is a very long wait rather than a panic.
     pub fn deadline_from(self, start: Instant) -> Option<Instant> {
@@ -44,6 +46,9 @@ pub struct AcquireOptions {
     /// Whether the guard renews the lease in the background (every TTL/3). With renewal off
     /// the hold ends when its lease runs out and the guard reports it lost at that moment.
     pub renew: bool,
+    /// How a waiting acquire treats connection failures: retried with backoff, within the
+    /// wait, for a bounded run (see [`RetryPolicy`]). A try never retries.
+    pub retry: RetryPolicy,
 }
 
 impl Default for AcquireOptions {
@@ -52,6 +57,7 @@ impl Default for AcquireOptions {
             wait: Wait::Forever,
             ttl: None,
             renew: true,
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -87,6 +93,12 @@ impl AcquireOptions {
     /// Turns background renewal on or off.
     pub fn with_renewal(mut self, renew: bool) -> Self {
         self.renew = renew;
+        self
+    }
+
+    /// Sets the retry policy for connection failures during a wait.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
         self
     }
 

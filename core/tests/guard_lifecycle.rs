@@ -310,3 +310,65 @@ async fn a_users_extend_waits_for_the_renewal_in_flight() {
     }
     assert!(g.is_held(), "renewal is on, yet the 5 s lease ran out");
 }
+
+/// `is_held` reads the clock at the call: a runtime too busy to run the watchdog (here its
+/// only thread blocks) must not keep a lapsed lease reading as held.
+#[test]
+fn is_held_is_false_past_the_deadline_while_the_runtime_is_stalled() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let hold = Arc::new(Scripted::default());
+        let g = guard(hold.clone(), Duration::from_millis(100), true);
+        assert!(g.is_held());
+        let until = g.valid_until().unwrap();
+        std::thread::sleep(
+            until.saturating_duration_since(Instant::now()) + Duration::from_millis(20),
+        );
+        assert_eq!(
+            hold.extends.load(Ordering::SeqCst),
+            0,
+            "the watchdog ran in the stall"
+        );
+        assert!(!g.is_held(), "is_held() past valid_until");
+        assert!(g.lost_signal().is_lost());
+        assert_eq!(g.lost().await.kind(), ErrorKind::Lost);
+        let err = g.extend(Duration::from_secs(1)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotHeld);
+        assert_eq!(
+            hold.extends.load(Ordering::SeqCst),
+            0,
+            "a lost hold was extended"
+        );
+    });
+}
+
+/// A hold without a lease: `extend` is a check, `Ok(())` while held (the default of
+/// `Hold::extend`), `NotHeld` once the guard knows the hold is lost.
+#[tokio::test]
+async fn extend_without_a_lease_checks_the_hold() {
+    #[derive(Debug)]
+    struct NoLease;
+    #[async_trait]
+    impl Hold for NoLease {
+        async fn release(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+    let status = HoldStatus::new();
+    let g = LockGuard::new(GuardParts {
+        name: LockName::new("x").unwrap(),
+        owner_token: "t".into(),
+        fencing_token: None,
+        hold: Arc::new(NoLease),
+        status: status.clone(),
+        lease: None,
+    });
+    g.extend(Duration::from_secs(5)).await.unwrap();
+    assert!(g.is_held() && g.valid_until().is_none());
+    status.mark_lost(LockError::lost("connection died"));
+    let err = g.extend(Duration::from_secs(5)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotHeld);
+}

@@ -10,6 +10,7 @@ mod leases;
 mod many_names;
 mod names;
 mod ordering;
+mod outage;
 pub(crate) mod process;
 mod recovery;
 
@@ -232,5 +233,6 @@ async fn run_body(ctx: &Ctx) {
         Case::ExtendKeepsHoldForItsDuration => lapse::extend_keeps_hold(ctx).await,
         Case::StoreSideLossIsReported => lapse::store_side_loss(ctx).await,
         Case::GeneratedNamesNeverCollide => many_names::never_collide(ctx).await,
+        Case::WaitingAcquireOutlivesOutage => outage::waiting_acquire_outlives_outage(ctx).await,
     }
 }
