@@ -7,7 +7,7 @@ use std::path::Path;
 use distlock::{LockError, Result};
 use plotters::prelude::*;
 
-use super::report::{Report, Row};
+use super::report::Report;
 
 const COLOURS: [RGBColor; 4] = [
     RGBColor(31, 119, 180),
@@ -99,7 +99,11 @@ fn panel<DB: DrawingBackend>(
 ) -> std::result::Result<(), String> {
     let points = || series.iter().flat_map(|(_, p)| p.iter());
     let y_max = points().map(|p| p.1).fold(1.0, f64::max) * 1.5;
-    let y_min = points().map(|p| p.1).fold(f64::MAX, f64::min).min(y_max / 10.0) / 1.5;
+    let y_min = points()
+        .map(|p| p.1)
+        .fold(f64::MAX, f64::min)
+        .min(y_max / 10.0)
+        / 1.5;
     let x_max = points().map(|p| p.0).fold(1.0, f64::max);
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let mut builder = ChartBuilder::on(area);
@@ -112,22 +116,14 @@ fn panel<DB: DrawingBackend>(
         let mut chart = builder
             .build_cartesian_2d((1.0..x_max * 1.5).log_scale(), (y_min..y_max).log_scale())
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .draw()
-            .map_err(err)?;
+        chart.configure_mesh().x_desc(x_label).draw().map_err(err)?;
         lines(&mut chart, series).map_err(err)?;
         legend(&mut chart).map_err(err)
     } else {
         let mut chart = builder
             .build_cartesian_2d(0.0..100.0, (y_min..y_max).log_scale())
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .draw()
-            .map_err(err)?;
+        chart.configure_mesh().x_desc(x_label).draw().map_err(err)?;
         lines(&mut chart, series).map_err(err)?;
         legend(&mut chart).map_err(err)
     }
@@ -144,9 +140,14 @@ where
     for (i, (label, points)) in series.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         chart
-            .draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))?
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                colour.stroke_width(2),
+            ))?
             .label(label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+            });
     }
     Ok(())
 }
@@ -165,6 +166,3 @@ where
         .position(SeriesLabelPosition::UpperLeft)
         .draw()
 }
-
-#[allow(dead_code)]
-fn _row_is_used(_: &Row) {}

@@ -131,7 +131,10 @@ async fn mysql(target: &Target, names: &BTreeSet<String>) -> Result<()> {
     let counters = format!("{}/%", target.run);
     for (delete, pattern) in [
         ("DELETE FROM distlock_bench_raw WHERE name LIKE ?", &prefix),
-        ("DELETE FROM distlock_bench_counter WHERE id LIKE ?", &counters),
+        (
+            "DELETE FROM distlock_bench_counter WHERE id LIKE ?",
+            &counters,
+        ),
     ] {
         match sqlx::query(delete).bind(pattern).execute(&mut conn).await {
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42S02") => {}

@@ -190,7 +190,11 @@ impl Counter for ZkCounter {
     }
     async fn set(&mut self, value: u64) -> Result<()> {
         let data = value.to_string();
-        match self.client.set_data(&self.path, data.as_bytes(), None).await {
+        match self
+            .client
+            .set_data(&self.path, data.as_bytes(), None)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(zookeeper_client::Error::NoNode) => {
                 let mode = zookeeper_client::CreateMode::Persistent

@@ -125,7 +125,11 @@ pub(crate) async fn bench(args: BenchArgs) -> Result<ExitCode> {
         target.shown(),
         target.kind.label(),
         if args.quick { "quick" } else { "full" },
-        if cfg!(debug_assertions) { "DEBUG" } else { "release" },
+        if cfg!(debug_assertions) {
+            "DEBUG"
+        } else {
+            "release"
+        },
         target.run
     );
     for subject in &all {
@@ -152,7 +156,10 @@ pub(crate) async fn bench(args: BenchArgs) -> Result<ExitCode> {
     let cleaned = cleanup::clean(&ctx.target, &ctx.names).await;
     outcome?;
     cleaned?;
-    println!("\ncleaned up: every key, node, row and file of run {}", ctx.target.run);
+    println!(
+        "\ncleaned up: every key, node, row and file of run {}",
+        ctx.target.run
+    );
     write_outputs(&args, &ctx)?;
     Ok(if ctx.broken {
         ExitCode::from(CHECK_FAILED)
@@ -196,8 +203,11 @@ fn write_outputs(args: &BenchArgs, ctx: &Ctx) -> Result<()> {
         })?;
     }
     if let Some(path) = &args.svg {
-        chart::draw(path, &ctx.report, &format!("distlock bench on {}", ctx.target.kind.label()))?;
+        chart::draw(
+            path,
+            &ctx.report,
+            &format!("distlock bench on {}", ctx.target.kind.label()),
+        )?;
     }
     Ok(())
 }
-

@@ -53,7 +53,10 @@ impl Row {
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<f64> {
-        self.metrics.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        self.metrics
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
 
     /// The printed line.
@@ -105,7 +108,10 @@ fn show(name: &str, value: f64) -> String {
         .trim_end_matches("_bytes")
         .replace('_', " ");
     if name.ends_with("_us") {
-        format!("{label} {}", ms(Duration::from_secs_f64(value.max(0.0) / 1e6)))
+        format!(
+            "{label} {}",
+            ms(Duration::from_secs_f64(value.max(0.0) / 1e6))
+        )
     } else if name.ends_with("_per_s") {
         format!("{label} {value:.0}/s")
     } else if name.ends_with("_bytes") {
@@ -159,7 +165,10 @@ impl Report {
         for reference in references {
             if let Some(theirs) = find(&reference).filter(|v| *v > 0.0) {
                 let ratio = ours / theirs;
-                println!("  distlock/{reference} {}: {ratio:.2}x", metric.replace('_', " "));
+                println!(
+                    "  distlock/{reference} {}: {ratio:.2}x",
+                    metric.replace('_', " ")
+                );
                 self.ratios
                     .push((case.into(), metric.into(), reference, ratio));
             }

@@ -62,6 +62,9 @@ fn parse_commandstats(info: &str) -> Snapshot {
     info.lines()
         .filter_map(|line| {
             let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            if name == "info" {
+                return None; // the bench's own snapshots
+            }
             let calls = rest.split(',').find_map(|kv| kv.strip_prefix("calls="))?;
             Some((name.to_string(), calls.parse().ok()?))
         })
@@ -101,8 +104,12 @@ async fn zookeeper(target: &Target) -> Result<Snapshot> {
         .lines()
         .filter_map(|line| {
             let (name, value) = line.split_once('\t')?;
-            matches!(name, "zk_packets_received" | "zk_packets_sent")
-                .then(|| Some((name.trim_start_matches("zk_").to_string(), value.trim().parse().ok()?)))?
+            matches!(name, "zk_packets_received" | "zk_packets_sent").then(|| {
+                Some((
+                    name.trim_start_matches("zk_").to_string(),
+                    value.trim().parse().ok()?,
+                ))
+            })?
         })
         .collect())
 }

@@ -92,7 +92,9 @@ impl Contender for DistlockContender {
     async fn release(&mut self) -> Result<()> {
         match self.guard.take() {
             Some(guard) => guard.release().await,
-            None => Err(LockError::backend("the bench released a lock it did not hold")),
+            None => Err(LockError::backend(
+                "the bench released a lock it did not hold",
+            )),
         }
     }
 }

@@ -149,12 +149,20 @@ mod tests {
         assert_eq!(t.kind, Kind::Redis);
         assert_eq!(
             t.lock_url,
-            format!("redis://127.0.0.1:1/0?ttl_ms=900&prefix=distlock-bench-{}:", t.run)
+            format!(
+                "redis://127.0.0.1:1/0?ttl_ms=900&prefix=distlock-bench-{}:",
+                t.run
+            )
         );
         let t = Target::new("zk://127.0.0.1:1").unwrap();
-        assert!(t.lock_url.ends_with(&format!("?root=/distlock-bench-{}", t.run)));
+        assert!(t
+            .lock_url
+            .ends_with(&format!("?root=/distlock-bench-{}", t.run)));
         let t = Target::new("file:///tmp/x").unwrap();
-        assert_eq!(t.lock_url, format!("file:///tmp/x/distlock-bench-{}/", t.run));
+        assert_eq!(
+            t.lock_url,
+            format!("file:///tmp/x/distlock-bench-{}/", t.run)
+        );
         let t = Target::new("mysql://u@h/db?mode=row_lock").unwrap();
         assert_eq!(t.kind, Kind::MySqlRowLock);
         assert!(Target::new("redis+cluster://h:1").is_err());

@@ -76,7 +76,14 @@ pub(crate) async fn run(ctx: &mut Ctx, subjects: &[&dyn Subject]) -> Result<()> 
         let max = per_client.iter().copied().max().unwrap_or(0);
         let mut row = Row::new("contended", subject.label())
             .metric("acq_per_s", total as f64 / elapsed)
-            .metric("fairness", if max == 0 { 0.0 } else { min as f64 / max as f64 })
+            .metric(
+                "fairness",
+                if max == 0 {
+                    0.0
+                } else {
+                    min as f64 / max as f64
+                },
+            )
             .metric("min_per_client", min as f64)
             .metric("max_per_client", max as f64)
             .metric("acquisitions", total as f64)

@@ -23,8 +23,18 @@ pub(crate) async fn run(ctx: &mut Ctx) -> Result<()> {
     let locks = distlock::connect(&ctx.target.lock_url).await?;
     let leased = locks.capabilities().leases;
     let cap = cap(ctx.target.kind);
-    let steps: Vec<usize> = ctx.plan.holds.iter().copied().filter(|&n| n <= cap).collect();
-    let window = if leased { TTL + TTL / 6 } else { Duration::from_secs(1) };
+    let steps: Vec<usize> = ctx
+        .plan
+        .holds
+        .iter()
+        .copied()
+        .filter(|&n| n <= cap)
+        .collect();
+    let window = if leased {
+        TTL + TTL / 6
+    } else {
+        Duration::from_secs(1)
+    };
     println!(
         "\nheld locks on one client{}: acquire latency, memory per hold, server ops/s over {:.1} s, holds lost",
         if leased { " (TTL 3 s, renewed)" } else { "" },
@@ -118,7 +128,9 @@ fn cap(kind: Kind) -> usize {
             let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
                 .current
                 .unwrap_or(1024);
-            usize::try_from(limit.saturating_sub(256)).unwrap_or(usize::MAX).max(16)
+            usize::try_from(limit.saturating_sub(256))
+                .unwrap_or(usize::MAX)
+                .max(16)
         }
         Kind::Redis | Kind::Memory => usize::MAX,
     }

@@ -25,7 +25,13 @@ pub(crate) async fn run(ctx: &mut Ctx, subjects: &[&dyn Subject]) -> Result<()> 
             ctx.target.kind.label()
         ));
     }
-    let steps: Vec<usize> = ctx.plan.waiters.iter().copied().filter(|&w| w <= cap).collect();
+    let steps: Vec<usize> = ctx
+        .plan
+        .waiters
+        .iter()
+        .copied()
+        .filter(|&w| w <= cap)
+        .collect();
     for subject in subjects {
         for &count in &steps {
             ctx.step(&format!("waiters {} {count}", subject.label()));
@@ -72,7 +78,10 @@ pub(crate) async fn run(ctx: &mut Ctx, subjects: &[&dyn Subject]) -> Result<()> 
                     "first_handoff_us",
                     first.unwrap_or_default().as_secs_f64() * 1e6,
                 )
-                .metric("drain_per_waiter_us", drained.as_secs_f64() * 1e6 / count as f64);
+                .metric(
+                    "drain_per_waiter_us",
+                    drained.as_secs_f64() * 1e6 / count as f64,
+                );
             row.server = per_cycle(&before, &after, count as u64);
             ctx.report.add(row);
         }

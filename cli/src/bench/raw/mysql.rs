@@ -66,10 +66,7 @@ impl Subject for RawMySql {
         let mut conn = connect(&self.url).await?;
         let key = format!("distlock-bench-{}/{}", self.run, super::flat(name));
         if self.row_lock {
-            sqlx::query(CREATE)
-                .execute(&mut conn)
-                .await
-                .map_err(fail)?;
+            sqlx::query(CREATE).execute(&mut conn).await.map_err(fail)?;
             sqlx::query("INSERT IGNORE INTO distlock_bench_raw (name) VALUES (?)")
                 .bind(&key)
                 .execute(&mut conn)

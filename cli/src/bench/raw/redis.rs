@@ -38,8 +38,7 @@ impl Subject for RawRedis {
     }
 
     fn describe(&self) -> String {
-        "SET NX PX + compare-and-delete EVALSHA on one connection; waiters retry every 1 ms"
-            .into()
+        "SET NX PX + compare-and-delete EVALSHA on one connection; waiters retry every 1 ms".into()
     }
 
     async fn contender(&self, name: &str) -> Result<Box<dyn Contender>> {
