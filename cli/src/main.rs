@@ -56,6 +56,9 @@ enum Command {
         distlock bench\n  \
         distlock bench --url redis://127.0.0.1:6379/0 --iterations 1000 --clients 16")]
     Bench(bench::BenchArgs),
+    /// One contender process of `distlock bench` (started by it).
+    #[command(hide = true)]
+    BenchProcess(bench::ProcessArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +86,7 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Demo(args) => demo::demo(args).await,
         Command::DemoBuyer(args) => demo::buyer(args).await,
         Command::Bench(args) => bench::bench(args).await,
+        Command::BenchProcess(args) => bench::process(args).await,
         Command::Run(args) => {
             return run::run(args)
                 .await

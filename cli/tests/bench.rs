@@ -87,8 +87,20 @@ fn check_shape(report: &Value, backend: &str, subjects: &[&str]) {
 fn bench_on_lock_files_reports_json_draws_svg_and_leaves_nothing() {
     let locks = dir("file-locks");
     let url = format!("file://{}", locks.display());
-    let report = bench(&url, "file", "uncontended,contended,handoff,holds,waiters");
+    let report = bench(
+        &url,
+        "file",
+        "uncontended,contended,handoff,holds,waiters,processes",
+    );
     check_shape(&report, "file", &["distlock", "raw"]);
+    let between = row(&report, "processes_contended", "distlock");
+    assert_eq!(metric(between, "counter"), metric(between, "acquisitions"));
+    assert!(
+        metric(
+            row(&report, "processes_handoff", "distlock"),
+            "handoff_p50_us"
+        ) > 0.0
+    );
     assert!(metric(row(&report, "handoff", "raw"), "handoff_p50_us") > 0.0);
     let holds: Vec<&Value> = report["rows"]
         .as_array()

@@ -103,7 +103,7 @@ impl Counter for Memory {
     }
 }
 
-struct FileCounter(PathBuf);
+pub(crate) struct FileCounter(pub(crate) PathBuf);
 
 #[async_trait]
 impl Counter for FileCounter {

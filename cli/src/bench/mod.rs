@@ -6,6 +6,7 @@
 
 mod cases;
 mod chart;
+mod child;
 mod cleanup;
 mod counter;
 mod peer;
@@ -58,10 +59,13 @@ pub(crate) struct BenchArgs {
     /// How long the contended case runs per subject, in seconds.
     #[arg(long)]
     seconds: Option<f64>,
-    /// Only these cases (comma-separated): uncontended, contended, handoff, holds, waiters.
-    #[arg(long, value_delimiter = ',', value_parser = ["uncontended", "contended", "handoff", "holds", "waiters"])]
+    /// Only these cases (comma-separated): uncontended, contended, handoff, holds, waiters,
+    /// processes (lock files between processes; file:// only).
+    #[arg(long, value_delimiter = ',', value_parser = ["uncontended", "contended", "handoff", "holds", "waiters", "processes"])]
     only: Vec<String>,
 }
+
+pub(crate) use child::{run as process, ProcessArgs};
 
 /// What the cases share: the store, the plan, the findings so far.
 pub(crate) struct Ctx {
@@ -151,6 +155,12 @@ pub(crate) async fn bench(args: BenchArgs) -> Result<ExitCode> {
             ctx.target.kind.label()
         ));
     }
+    if ctx.target.kind == target::Kind::File {
+        let dir = ctx.target.dir()?;
+        tokio::fs::create_dir_all(&dir).await.map_err(|e| {
+            LockError::config(format!("cannot create {}", dir.display())).with_source(e)
+        })?;
+    }
     let outcome = run_cases(&mut ctx, &all, &growth).await;
     ctx.bar.finish_and_clear();
     let cleaned = cleanup::clean(&ctx.target, &ctx.names).await;
@@ -183,6 +193,9 @@ async fn run_cases(ctx: &mut Ctx, all: &[&dyn Subject], growth: &[&dyn Subject])
     }
     if ctx.plan.runs("waiters") {
         cases::waiters::run(ctx, growth).await?;
+    }
+    if ctx.plan.runs("processes") {
+        cases::processes::run(ctx).await?;
     }
     Ok(())
 }

@@ -18,6 +18,8 @@ pub(crate) struct Plan {
     pub(crate) holds: Vec<usize>,
     pub(crate) waiters: Vec<usize>,
     only: Vec<String>,
+    /// The cross-process cases exist for lock files only.
+    processes: bool,
 }
 
 impl Plan {
@@ -33,6 +35,7 @@ impl Plan {
                 holds: vec![1, 10, 100, 1000],
                 waiters: vec![1, 8, 32],
                 only: Vec::new(),
+                processes: false,
             }
         } else {
             Plan {
@@ -44,6 +47,7 @@ impl Plan {
                 holds: vec![1, 10, 100, 1000, 10_000, 100_000],
                 waiters: vec![1, 4, 16, 64, 256],
                 only: Vec::new(),
+                processes: false,
             }
         };
         if let Some(rounds) = args.iterations {
@@ -63,12 +67,14 @@ impl Plan {
                 })?;
         }
         plan.only = args.only.clone();
+        plan.processes = kind == Kind::File;
         Ok(plan)
     }
 
     /// Whether `case` is measured in this run.
     pub(crate) fn runs(&self, case: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|c| c == case)
+        (case != "processes" || self.processes)
+            && (self.only.is_empty() || self.only.iter().any(|c| c == case))
     }
 
     /// Progress-bar steps: one per subject of each case, one per growth step.
@@ -84,6 +90,9 @@ impl Plan {
         }
         if self.runs("waiters") {
             steps += self.waiters.len() * growth;
+        }
+        if self.runs("processes") {
+            steps += 2;
         }
         steps as u64
     }

@@ -166,7 +166,7 @@ impl Report {
             if let Some(theirs) = find(&reference).filter(|v| *v > 0.0) {
                 let ratio = ours / theirs;
                 println!(
-                    "  distlock/{reference} {}: {ratio:.2}x",
+                    "  distlock/{reference} {}: {ratio:.3}x",
                     metric.replace('_', " ")
                 );
                 self.ratios

@@ -4,5 +4,6 @@
 pub(crate) mod contended;
 pub(crate) mod handoff;
 pub(crate) mod holds;
+pub(crate) mod processes;
 pub(crate) mod uncontended;
 pub(crate) mod waiters;
