@@ -116,16 +116,37 @@ fn panel<DB: DrawingBackend>(
         let mut chart = builder
             .build_cartesian_2d((1.0..x_max * 1.5).log_scale(), (y_min..y_max).log_scale())
             .map_err(err)?;
-        chart.configure_mesh().x_desc(x_label).draw().map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .x_label_formatter(&|x| short(*x))
+            .y_label_formatter(&|y| short(*y))
+            .draw()
+            .map_err(err)?;
         lines(&mut chart, series).map_err(err)?;
         legend(&mut chart).map_err(err)
     } else {
         let mut chart = builder
             .build_cartesian_2d(0.0..100.0, (y_min..y_max).log_scale())
             .map_err(err)?;
-        chart.configure_mesh().x_desc(x_label).draw().map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .x_label_formatter(&|x| short(*x))
+            .y_label_formatter(&|y| short(*y))
+            .draw()
+            .map_err(err)?;
         lines(&mut chart, series).map_err(err)?;
         legend(&mut chart).map_err(err)
+    }
+}
+
+/// An axis label: whole numbers without decimals, small ones with one.
+fn short(v: f64) -> String {
+    if v >= 10.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
     }
 }
 

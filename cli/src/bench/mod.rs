@@ -50,6 +50,9 @@ pub(crate) struct BenchArgs {
     /// Draws latency distributions and growth curves as an SVG chart in FILE.
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
+    /// Runs every case this many times and reports the median of each figure as well.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=9))]
+    runs: u8,
     /// Uncontended rounds per subject (after the warm-up).
     #[arg(long)]
     iterations: Option<usize>,
@@ -139,7 +142,7 @@ pub(crate) async fn bench(args: BenchArgs) -> Result<ExitCode> {
     for subject in &all {
         println!("  {:<9} {}", subject.label(), subject.describe());
     }
-    let steps = plan.steps(all.len(), growth.len());
+    let steps = plan.steps(all.len(), growth.len()) * u64::from(args.runs);
     let mut ctx = Ctx {
         target,
         plan,
@@ -161,7 +164,24 @@ pub(crate) async fn bench(args: BenchArgs) -> Result<ExitCode> {
             LockError::config(format!("cannot create {}", dir.display())).with_source(e)
         })?;
     }
-    let outcome = run_cases(&mut ctx, &all, &growth).await;
+    let mut reports = Vec::with_capacity(usize::from(args.runs));
+    let mut outcome = Ok(());
+    for run in 1..=args.runs {
+        if args.runs > 1 {
+            println!("\n=== run {run} of {}", args.runs);
+        }
+        outcome = run_cases(&mut ctx, &all, &growth).await;
+        reports.push(std::mem::take(&mut ctx.report));
+        if outcome.is_err() {
+            break;
+        }
+    }
+    ctx.report = if reports.len() > 1 {
+        println!("\n=== medians of {} runs", reports.len());
+        Report::median(reports)
+    } else {
+        reports.pop().unwrap_or_default()
+    };
     ctx.bar.finish_and_clear();
     let cleaned = cleanup::clean(&ctx.target, &ctx.names).await;
     outcome?;

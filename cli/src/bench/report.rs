@@ -123,6 +123,24 @@ fn show(name: &str, value: f64) -> String {
     }
 }
 
+/// The cases whose figures are compared as ratios, and the figures.
+const CASES: [&str; 3] = ["uncontended", "contended", "handoff"];
+const RATIO_METRICS: [&str; 3] = ["cycles_per_s", "acq_per_s", "handoff_p50_us"];
+
+/// The median (the mean of the middle two for an even count); 0 for none.
+fn median(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
 /// Everything one run found.
 #[derive(Debug, Default)]
 pub(crate) struct Report {
@@ -175,6 +193,73 @@ impl Report {
         }
     }
 
+    /// The median of each figure over several runs of the same cases, printed as it is
+    /// made; notes of every run are kept.
+    pub(crate) fn median(runs: Vec<Report>) -> Report {
+        let mut merged = Report::default();
+        let Some(first) = runs.first() else {
+            return merged;
+        };
+        for row in &first.rows {
+            let same: Vec<&Row> = runs
+                .iter()
+                .filter_map(|r| {
+                    r.rows.iter().find(|o| {
+                        o.case == row.case && o.subject == row.subject && o.step == row.step
+                    })
+                })
+                .collect();
+            let mut out = Row {
+                case: row.case,
+                subject: row.subject.clone(),
+                step: row.step,
+                ..Row::default()
+            };
+            for (name, _) in &row.metrics {
+                let values: Vec<f64> = same.iter().filter_map(|r| r.get(name)).collect();
+                out.metrics.push((name, median(values)));
+            }
+            for name in row.server.keys() {
+                let values: Vec<f64> = same
+                    .iter()
+                    .filter_map(|r| r.server.get(name).copied())
+                    .collect();
+                out.server.insert(name.clone(), median(values));
+            }
+            out.percentiles_us = (0..row.percentiles_us.len())
+                .map(|i| {
+                    median(
+                        same.iter()
+                            .filter_map(|r| r.percentiles_us.get(i).copied())
+                            .collect(),
+                    )
+                })
+                .collect();
+            merged.add(out);
+        }
+        let mut pairs: Vec<(&'static str, &'static str)> = Vec::new();
+        for (case, metric, _, _) in &first.ratios {
+            let case = CASES.iter().find(|c| **c == case.as_str());
+            let metric = RATIO_METRICS.iter().find(|m| **m == metric.as_str());
+            if let (Some(case), Some(metric)) = (case, metric) {
+                if !pairs.contains(&(case, metric)) {
+                    pairs.push((case, metric));
+                }
+            }
+        }
+        for (case, metric) in pairs {
+            merged.ratio(case, metric);
+        }
+        for run in &runs {
+            for note in &run.notes {
+                if !merged.notes.contains(note) {
+                    merged.notes.push(note.clone());
+                }
+            }
+        }
+        merged
+    }
+
     pub(crate) fn json(&self, header: Value) -> Value {
         json!({
             "bench": header,
@@ -184,5 +269,22 @@ impl Report {
             })).collect::<Vec<_>>(),
             "notes": self.notes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_of_runs() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0]), 2.5);
+        let run = |v: f64| Report {
+            rows: vec![Row::new("uncontended", "distlock").metric("cycles_per_s", v)],
+            ..Report::default()
+        };
+        let merged = Report::median(vec![run(10.0), run(30.0), run(20.0)]);
+        assert_eq!(merged.rows[0].get("cycles_per_s"), Some(20.0));
     }
 }

@@ -41,8 +41,13 @@ pub(crate) async fn run(ctx: &mut Ctx) -> Result<()> {
         window.as_secs_f64()
     );
     if ctx.plan.holds.iter().any(|&n| n > cap) {
+        let why = match ctx.target.kind {
+            Kind::MySqlGetLock | Kind::MySqlRowLock => "each hold pins a connection",
+            Kind::ZooKeeper => "each hold is a node on the test server's small heap",
+            _ => "each hold keeps a file descriptor open",
+        };
         ctx.report.note(format!(
-            "held locks stop at {cap} on {} (each hold costs a connection, a session node or a file descriptor)",
+            "held locks stop at {cap} on {} ({why})",
             ctx.target.kind.label()
         ));
     }
