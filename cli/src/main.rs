@@ -54,8 +54,13 @@ enum Command {
     /// Measures a backend against the raw store primitive it is built on, in one run.
     #[command(after_help = "Examples:\n  \
         distlock bench\n  \
-        distlock bench --url redis://127.0.0.1:6379/0 --iterations 1000 --clients 16")]
+        distlock bench --url redis://127.0.0.1:6379/0 --quick\n  \
+        distlock bench --url zk://127.0.0.1:2181 --runs 3 --json bench.json --svg bench.svg\n  \
+        scripts/bench.sh mariadb --only contended,handoff   # throwaway server (source tree)")]
     Bench(bench::BenchArgs),
+    /// One contender process of `distlock bench` (started by it).
+    #[command(hide = true)]
+    BenchProcess(bench::ProcessArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +88,7 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Demo(args) => demo::demo(args).await,
         Command::DemoBuyer(args) => demo::buyer(args).await,
         Command::Bench(args) => bench::bench(args).await,
+        Command::BenchProcess(args) => bench::process(args).await,
         Command::Run(args) => {
             return run::run(args)
                 .await
