@@ -43,10 +43,11 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::FutureExt;
+use tokio::sync::watch;
 
 use crate::client_id::ClientId;
 use crate::error::{ErrorKind, LockError, Result};
@@ -89,7 +90,7 @@ struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.hold.open.store(false, Ordering::SeqCst);
+        self.hold.open.send_replace(false);
         self.scopes.list().retain(|h| !Arc::ptr_eq(h, &self.hold));
     }
 }
@@ -100,7 +101,9 @@ struct SharedHold {
     name: LockName,
     fencing_token: Option<u64>,
     lost: LostSignal,
-    open: AtomicBool,
+    /// `true` while the outermost scope runs; set to `false` before it releases, so that a
+    /// nested scope carried out of it (returned, or spawned) stops instead of running on.
+    open: watch::Sender<bool>,
     levels: AtomicUsize,
 }
 
@@ -128,7 +131,7 @@ impl ScopedLock {
 
     /// Whether the hold is still held: its scope is open and the hold was not lost.
     pub fn is_held(&self) -> bool {
-        self.hold.open.load(Ordering::SeqCst) && !self.hold.lost.is_lost()
+        *self.hold.open.borrow() && !self.hold.lost.is_lost()
     }
 
     /// How deep this scope is nested in scopes of the same hold: 1 for the scope that
@@ -202,7 +205,7 @@ where
         name,
         fencing_token: guard.fencing_token(),
         lost: guard.lost_signal(),
-        open: AtomicBool::new(true),
+        open: watch::Sender::new(true),
         levels: AtomicUsize::new(1),
     });
     let outcome = match scopes {
@@ -257,7 +260,15 @@ where
     }
     let depth = hold.levels.fetch_add(1, Ordering::SeqCst) + 1;
     let _level = Level(&hold);
-    match run_body(&hold, depth, body).await {
+    let mut open = hold.open.subscribe();
+    // The outer scope's end first: once it has ended, the body must not be polled again
+    // (whatever it did then would run after the release).
+    let outcome = tokio::select! {
+        biased;
+        _ = open.wait_for(|open| !*open) => Outcome::Lost(outer_ended()),
+        outcome = run_body(&hold, depth, body) => outcome,
+    };
+    match outcome {
         Outcome::Done(result) => match lost_error(&hold.lost) {
             Some(e) => Err(e.into()),
             None => result,
@@ -265,6 +276,16 @@ where
         Outcome::Lost(e) => Err(e.into()),
         Outcome::Panicked(payload) => std::panic::resume_unwind(payload),
     }
+}
+
+/// A nested scope still running when its outermost scope ended (its future was carried
+/// out of the outer body, e.g. returned or spawned): the lock is being released, so the
+/// nested body is dropped as on a loss.
+fn outer_ended() -> LockError {
+    LockError::lost(
+        "the outer scope holding this lock ended while a nested scope still ran; the nested \
+         body was stopped",
+    )
 }
 
 /// Counts a nesting level out, however it ends.

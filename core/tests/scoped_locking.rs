@@ -385,3 +385,52 @@ async fn a_boxed_client_runs_scopes_in_spawned_tasks() {
     }
     assert_eq!(*counter.lock().unwrap(), 8);
 }
+
+#[tokio::test]
+async fn a_nested_scope_cannot_outlive_the_outer_release() {
+    // A nested scope's future, polled inside the outer scope (so it reuses the outer
+    // hold) and then carried out of it, must not keep running its body after the
+    // outermost scope has released the lock.
+    let store = MemoryStore::new();
+    let client: Arc<dyn DistributedLock> = Arc::new(store.client());
+    let body_dropped = Arc::new(AtomicBool::new(false));
+    let (go_tx, go_rx) = oneshot::channel::<()>();
+    let flag = body_dropped.clone();
+    let inner_client = client.clone();
+    let mut escaped = tokio::time::timeout(
+        BOUND,
+        client.with_lock("order:42", &forever(), |_| async move {
+            let (started_tx, started_rx) = oneshot::channel::<()>();
+            let mut nested = Box::pin(async move {
+                inner_client
+                    .with_lock("order:42", &try_once(), |inner| async move {
+                        let _flag = DropFlag(flag);
+                        started_tx.send(()).unwrap();
+                        go_rx.await.unwrap();
+                        Ok::<bool, LockError>(inner.is_held())
+                    })
+                    .await
+            });
+            tokio::select! {
+                _ = &mut nested => panic!("the nested body was to wait for go"),
+                _ = started_rx => {}
+            }
+            Ok::<_, LockError>(nested)
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    // The outer scope ended: the lock is free, another holder may take it.
+    let other = store.client();
+    let newcomer = other.try_acquire("order:42").await.unwrap();
+    assert!(newcomer.is_some(), "the outer scope did not release");
+    let _ = go_tx.send(());
+    let late = tokio::time::timeout(BOUND, &mut escaped).await.unwrap();
+    assert_eq!(
+        late.as_ref().map_err(LockError::kind).err(),
+        Some(ErrorKind::Lost),
+        "the nested body ran on after the outer release: {late:?}"
+    );
+    assert!(body_dropped.load(Ordering::SeqCst));
+}
