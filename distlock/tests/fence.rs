@@ -209,6 +209,17 @@ async fn mysql_late_write_of_a_killed_holder_is_rejected() {
         .await
         .unwrap_err();
     assert_eq!(none.kind(), ErrorKind::Unsupported);
+    // Outside a transaction the check would commit on its own, apart from the write it
+    // guards: refused, and nothing stored.
+    let bare = fence::sql::check_and_bump(&mut db, "sale/1", b.fencing_token().map(|t| t + 1))
+        .await
+        .unwrap_err();
+    assert_eq!(bare.kind(), ErrorKind::Config, "{bare}");
+    assert!(bare.to_string().contains("transaction"), "{bare}");
+    assert_eq!(
+        fence::sql::newest_token(&mut db, "sale/1").await.unwrap(),
+        b.fencing_token()
+    );
     fence::sql::forget(&mut db, "sale/1").await.unwrap();
     assert_eq!(
         fence::sql::newest_token(&mut db, "sale/1").await.unwrap(),
