@@ -25,7 +25,8 @@
 //!   noticed when the body has just finished (or when the release finds the hold gone) also
 //!   yields `Lost` and discards the body's value: the section may not have been exclusive.
 //!   Other release failures (the store unreachable) are logged and the body's value is
-//!   returned — the body did run under the hold, and the store's backstop frees it.
+//!   returned — the body did run under the hold, and the store's backstop frees it —
+//!   unless the hold had been signalled lost by then: that is still `Lost`.
 //! - **Task-scoped reentrancy**: inside a scope, a nested `with_lock` on the same name and
 //!   the same client ([`DistributedLock::client_id`]), polled by the same task, reuses the
 //!   outer hold without touching the store (its options are ignored); the lock is released
@@ -337,6 +338,7 @@ async fn finish_outermost<T, E>(guard: LockGuard, outcome: Outcome<Result<T, E>>
 where
     E: From<LockError>,
 {
+    let lost = guard.lost_signal();
     let released = guard.release().await;
     match outcome {
         Outcome::Panicked(payload) => std::panic::resume_unwind(payload),
@@ -349,6 +351,11 @@ where
             )
             .with_source(e)
             .into()),
+            // The release failed for another reason (the store unreachable), but the hold
+            // was lost before: that loss is what the caller must hear of.
+            Err(_) if lost.is_lost() => Err(lost_error(&lost)
+                .unwrap_or_else(|| LockError::lost("the hold was lost before the scope ended"))
+                .into()),
             Err(e) => {
                 // The body ran under the hold; the store's backstop frees it. Failing the
                 // call would invite a retry of work that already happened.

@@ -434,3 +434,65 @@ async fn a_nested_scope_cannot_outlive_the_outer_release() {
     );
     assert!(body_dropped.load(Ordering::SeqCst));
 }
+
+/// A backend whose holds cannot be released (the store is unreachable) and whose loss the
+/// test signals by hand, as a renewal that failed on a dead connection would.
+#[derive(Debug, Default)]
+struct Unreachable {
+    status: Mutex<Option<distlock_core::HoldStatus>>,
+}
+
+#[derive(Debug)]
+struct UnreachableHold;
+
+#[async_trait::async_trait]
+impl distlock_core::Hold for UnreachableHold {
+    async fn release(&self) -> distlock_core::Result<()> {
+        Err(LockError::connection("the store is unreachable"))
+    }
+}
+
+#[async_trait::async_trait]
+impl DistributedLock for Unreachable {
+    async fn acquire_with(
+        &self,
+        name: &distlock_core::LockName,
+        _: &AcquireOptions,
+    ) -> distlock_core::Result<Option<distlock_core::LockGuard>> {
+        let status = distlock_core::HoldStatus::new();
+        *self.status.lock().unwrap() = Some(status.clone());
+        Ok(Some(distlock_core::LockGuard::new(
+            distlock_core::GuardParts {
+                name: name.clone(),
+                owner_token: distlock_core::new_owner_token(),
+                fencing_token: Some(1),
+                hold: Arc::new(UnreachableHold),
+                status,
+                lease: None,
+            },
+        )))
+    }
+
+    fn capabilities(&self) -> distlock_core::Capabilities {
+        distlock_core::Capabilities::none().with_lost_detection(true)
+    }
+}
+
+#[tokio::test]
+async fn a_loss_is_not_swallowed_when_the_release_fails_too() {
+    // The hold is lost (say the connection died) just as the body ends, so the body wins
+    // the race and the release then fails on the dead connection: the caller must still
+    // hear of the loss, not get the body's value as if it had run under the lock.
+    let locks = Unreachable::default();
+    let result = tokio::time::timeout(
+        BOUND,
+        locks.with_lock("order:42", &forever(), |_| async {
+            let status = locks.status.lock().unwrap().clone().unwrap();
+            status.mark_lost(LockError::lost("renewal failed: connection reset"));
+            Ok::<_, AppError>("sold")
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(lock_kind(result), ErrorKind::Lost);
+}
