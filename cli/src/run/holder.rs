@@ -11,7 +11,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use super::args::Plan;
 use super::group::Job;
 use super::parent::ParentWatch;
-use super::signals::Signals;
+use super::signals::{Signals, ESCALATE};
 use super::ENV_MARKER;
 use crate::diag::error;
 use crate::exit;
@@ -42,7 +42,7 @@ pub(crate) async fn hold(plan: Plan, parent: Pid) -> ExitCode {
     if let Err(e) = set_child_subreaper(Some(rustix::process::getpid())) {
         return os_error("cannot become a child subreaper", e.into());
     }
-    let mut signals = match Signals::install() {
+    let mut signals = match Signals::install_with_escalation() {
         Ok(signals) => signals,
         Err(e) => return os_error("cannot catch signals", e),
     };
@@ -176,12 +176,16 @@ async fn supervise(
                 return exit::LOST;
             }
             signo = signals.next() => {
-                // The first signal is the command's to handle; a second one insists.
-                if forwarded {
+                // The first stopping signal is the command's to handle; the front asks for
+                // SIGKILL when it is told a second time. Further stopping signals here are
+                // the same request arriving twice (see `signals`), not an insistence.
+                if signo == ESCALATE {
                     job.signal(Signal::KILL);
-                } else if let Some(signo) = Signal::from_named_raw(signo) {
-                    job.signal(signo);
-                    forwarded = true;
+                } else if !forwarded {
+                    if let Some(signo) = Signal::from_named_raw(signo) {
+                        job.signal(signo);
+                        forwarded = true;
+                    }
                 }
             }
             Some(()) = async { orphans.as_mut()?.recv().await } => job.reap_orphans(),
