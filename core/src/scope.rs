@@ -31,8 +31,11 @@
 //!   the same client ([`DistributedLock::client_id`]), polled by the same task, reuses the
 //!   outer hold without touching the store (its options are ignored); the lock is released
 //!   when the outermost scope ends. A loss cancels every level. Futures spawned with
-//!   `tokio::spawn` run in other tasks and contend normally; futures joined *within* the task
-//!   (`join!`, `select!`) are part of the scope and share its hold. Plain
+//!   `tokio::spawn` run in other tasks and contend normally; futures joined *inside* a
+//!   scope's body (`join!`, `select!`) are part of the scope and share its hold, while
+//!   futures joined *beside* it (siblings of the scope's own future) contend like any other
+//!   caller. A nested scope still running when the outermost one ends (its future was
+//!   carried out of the body) is stopped with `Lost`. Plain
 //!   [`acquire`](crate::LockExt::acquire)/[`try_acquire`](crate::LockExt::try_acquire) are
 //!   never reentrant, inside a scope or not.
 //!
@@ -45,7 +48,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use futures::FutureExt;
 use tokio::sync::watch;
@@ -59,40 +62,41 @@ use crate::options::{AcquireOptions, Wait};
 use crate::status::LostSignal;
 
 tokio::task_local! {
-    // The scopes open in the current task's scope tree. A spawned task starts without it,
-    // so it never sees (and never reuses) the holds of the task that spawned it.
+    // The holds of the scopes enclosing the code being polled. Each scope's body is polled
+    // with its enclosing scopes' holds plus its own, so only code inside a body sees its
+    // hold: a future joined *beside* a scope (a sibling in `join!`) does not, and a spawned
+    // task starts without any.
     static OPEN_SCOPES: Arc<OpenScopes>;
 }
 
 #[derive(Default)]
 struct OpenScopes {
-    holds: Mutex<Vec<Arc<SharedHold>>>,
+    holds: Vec<Arc<SharedHold>>,
 }
 
 impl OpenScopes {
     fn find(&self, client: ClientId, name: &LockName) -> Option<Arc<SharedHold>> {
-        self.list()
+        self.holds
             .iter()
-            .find(|h| h.client == client && &h.name == name)
+            .find(|h| h.client == client && &h.name == name && *h.open.borrow())
             .cloned()
     }
 
-    fn list(&self) -> std::sync::MutexGuard<'_, Vec<Arc<SharedHold>>> {
-        self.holds.lock().unwrap_or_else(PoisonError::into_inner)
+    /// These holds and `hold`: what the body of `hold`'s scope sees.
+    fn with(&self, hold: Arc<SharedHold>) -> Self {
+        let mut holds = self.holds.clone();
+        holds.push(hold);
+        OpenScopes { holds }
     }
 }
 
-/// Removes the outermost scope's hold from its task's list when the scope ends, however it
-/// ends (also when its future is dropped).
-struct Registration {
-    scopes: Arc<OpenScopes>,
-    hold: Arc<SharedHold>,
-}
+/// Marks the outermost scope's hold closed when the scope ends, however it ends (also
+/// when its future is dropped).
+struct Registration(Arc<SharedHold>);
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.hold.open.send_replace(false);
-        self.scopes.list().retain(|h| !Arc::ptr_eq(h, &self.hold));
+        self.0.open.send_replace(false);
     }
 }
 
@@ -209,24 +213,13 @@ where
         open: watch::Sender::new(true),
         levels: AtomicUsize::new(1),
     });
-    let outcome = match scopes {
-        Some(scopes) => {
-            scopes.list().push(hold.clone());
-            let _registration = Registration {
-                scopes,
-                hold: hold.clone(),
-            };
-            run_body(&hold, 1, body).await
-        }
-        None => {
-            let scopes = Arc::new(OpenScopes::default());
-            scopes.list().push(hold.clone());
-            let _registration = Registration {
-                scopes: scopes.clone(),
-                hold: hold.clone(),
-            };
-            OPEN_SCOPES.scope(scopes, run_body(&hold, 1, body)).await
-        }
+    let inner = Arc::new(match &scopes {
+        Some(scopes) => scopes.with(hold.clone()),
+        None => OpenScopes::default().with(hold.clone()),
+    });
+    let outcome = {
+        let _registration = Registration(hold.clone());
+        OPEN_SCOPES.scope(inner, run_body(&hold, 1, body)).await
     };
     finish_outermost(guard, outcome).await
 }

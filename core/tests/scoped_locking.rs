@@ -496,3 +496,43 @@ async fn a_loss_is_not_swallowed_when_the_release_fails_too() {
     .unwrap();
     assert_eq!(lock_kind(result), ErrorKind::Lost);
 }
+
+#[tokio::test]
+async fn joined_siblings_contend_even_inside_an_unrelated_scope() {
+    // Two futures joined in one task, each taking "stock" on its own, are siblings, not
+    // nested: they must exclude each other — with or without an unrelated scope around
+    // them (here "audit"), which must not turn the first one's hold into a shared one.
+    let locks = MemoryLock::new();
+    let outcome = tokio::time::timeout(
+        BOUND,
+        locks.with_lock("audit", &forever(), |_| async {
+            let (started_tx, started_rx) = oneshot::channel::<()>();
+            let (done_tx, done_rx) = oneshot::channel::<()>();
+            let wait = forever();
+            let first = locks.with_lock("stock", &wait, |_| async move {
+                started_tx.send(()).unwrap();
+                done_rx.await.unwrap();
+                Ok::<_, LockError>(())
+            });
+            let second = async {
+                started_rx.await.unwrap();
+                let r = locks
+                    .with_lock("stock", &try_once(), |_| async { Ok::<_, LockError>(()) })
+                    .await;
+                done_tx.send(()).unwrap();
+                r
+            };
+            let (first, second) = tokio::join!(first, second);
+            first?;
+            Ok::<_, LockError>(second.map_err(|e| e.kind()))
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        outcome,
+        Err(ErrorKind::Timeout),
+        "the sibling shared the first one's hold"
+    );
+}
