@@ -128,6 +128,21 @@ async fn redis_late_write_of_an_expired_holder_is_rejected() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Fenced);
+    // A value that is several Redis arguments would shift the token out of its place in
+    // the script (its second part read as the token): refused, and nothing written.
+    let shifted = fence::redis::set(
+        &mut conn,
+        key,
+        vec!["sold to A", "18446744073709551615"],
+        a.fencing_token(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(shifted.kind(), ErrorKind::Config, "{shifted}");
+    assert_eq!(
+        fence::redis::newest_token(&mut conn, key).await.unwrap(),
+        b.fencing_token()
+    );
     b.release().await.unwrap();
 }
 
