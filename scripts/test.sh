@@ -60,6 +60,13 @@ case "$demo_json" in
   *) echo "the demo did not sell exactly the stock with the lock" >&2; exit 1 ;;
 esac
 
+step "distlock bench --quick on file:// and memory:// (so it cannot rot; no timing checked)"
+bench_dir=$(mktemp -d)
+cargo run --quiet -p distlock-cli -- bench --quick --url "file://$bench_dir" \
+  --json target/bench-file.json --svg target/bench-file.svg
+cargo run --quiet -p distlock-cli -- bench --quick --url memory:// --json target/bench-memory.json
+rmdir "$bench_dir"  # fails if the bench left anything behind
+
 step "no test server outlived the tests"
 # Scans /proc itself: pgrep (procps) is missing on minimal Debian images, and a missing
 # pgrep would make this check pass without looking.

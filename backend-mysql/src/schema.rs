@@ -9,6 +9,7 @@ use sqlx::{Connection, Executor};
 use tokio::sync::OnceCell;
 
 use crate::config::{Mode, MySqlConfig};
+use crate::conn::bounded;
 use crate::error;
 
 /// The fencing counters: one row per lock name (its server-side key), never deleted.
@@ -92,12 +93,21 @@ impl Shared {
                         "the MySQL settings name no database; distlock never creates one",
                     ));
                 }
-                let mut conn = MySqlConnection::connect_with(&config.options)
-                    .await
-                    .map_err(|e| {
-                        error::map(&format!("connecting to MySQL at {}", config.address()), e)
-                    })?;
-                let outcome = create_tables(&mut conn, config).await;
+                // Bounded like every other connect: a server that accepts but never
+                // answers must not hang the first acquire.
+                let what = format!("connecting to MySQL at {}", config.address());
+                let mut conn = bounded(config.probe_timeout, &what, async {
+                    MySqlConnection::connect_with(&config.options)
+                        .await
+                        .map_err(|e| error::map(&what, e))
+                })
+                .await?;
+                let outcome = bounded(
+                    config.probe_timeout,
+                    &format!("creating distlock's tables at {}", config.address()),
+                    create_tables(&mut conn, config),
+                )
+                .await;
                 let _ = conn.close().await;
                 outcome
             })

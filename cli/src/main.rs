@@ -55,8 +55,13 @@ enum Command {
     /// Measures a backend against the raw store primitive it is built on, in one run.
     #[command(after_help = "Examples:\n  \
         distlock bench\n  \
-        distlock bench --url redis://127.0.0.1:6379/0 --iterations 1000 --clients 16")]
+        distlock bench --url redis://127.0.0.1:6379/0 --quick\n  \
+        distlock bench --url zk://127.0.0.1:2181 --runs 3 --json bench.json --svg bench.svg\n  \
+        scripts/bench.sh mariadb --only contended,handoff   # throwaway server (source tree)")]
     Bench(bench::BenchArgs),
+    /// One contender process of `distlock bench` (started by it).
+    #[command(hide = true)]
+    BenchProcess(bench::ProcessArgs),
     /// Lists the held locks (name, fencing token, age, time left, holder host:pid and
     /// label), optionally under a name prefix; `--json` for scripts.
     Holders(ops::holders::HoldersArgs),
@@ -94,6 +99,7 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Demo(args) => demo::demo(args).await,
         Command::DemoBuyer(args) => demo::buyer(args).await,
         Command::Bench(args) => bench::bench(args).await,
+        Command::BenchProcess(args) => bench::process(args).await,
         Command::Holders(args) => ops::holders::holders(args).await,
         Command::Break(args) => ops::break_lock::break_lock(args).await,
         Command::Doctor(args) => ops::doctor::doctor(args).await,

@@ -10,14 +10,6 @@ fn dir(label: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{label}-{}", std::process::id()))
 }
 
-fn distlock(url: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_distlock"))
-        .args(args)
-        .args(["--url", url])
-        .output()
-        .expect("run distlock")
-}
-
 #[test]
 fn run_passes_the_exit_code_and_the_fencing_token() {
     let url = format!("file://{}", dir("run").display());
@@ -50,64 +42,6 @@ async fn run_exits_75_when_the_lock_is_held_elsewhere() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-}
-
-fn bench_report(url: &str) -> String {
-    let args = [
-        "bench",
-        "--iterations",
-        "300",
-        "--clients",
-        "4",
-        "--seconds",
-        "1",
-    ];
-    let out = distlock(url, &args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    // Shown with --nocapture: the figures of this run.
-    eprintln!("{stdout}");
-    stdout
-}
-
-#[test]
-fn bench_compares_the_file_backend_with_raw_flock() {
-    let report = bench_report(&format!("file://{}", dir("bench").display()));
-    assert!(report.contains("raw flock try_lock + unlock"), "{report}");
-    assert!(report.contains("ratio distlock/raw"), "{report}");
-    assert!(report.contains("contended: "), "{report}");
-}
-
-#[cfg(feature = "redis")]
-#[test]
-fn bench_compares_redis_with_set_nx_and_compare_and_delete() {
-    let server = distlock_testkit::redis::RedisServer::start().unwrap();
-    let report = bench_report(&server.url());
-    assert!(
-        report.contains("raw SET NX PX + compare-and-delete"),
-        "{report}"
-    );
-    assert!(report.contains("ratio distlock/raw"), "{report}");
-}
-
-#[cfg(feature = "mysql")]
-#[test]
-fn bench_compares_mysql_with_get_lock() {
-    let server = distlock_testkit::mariadb::MariaDbServer::start().unwrap();
-    let report = bench_report(&server.url());
-    assert!(
-        report.contains("raw GET_LOCK(name, 0) + RELEASE_LOCK"),
-        "{report}"
-    );
-}
-
-#[cfg(feature = "zookeeper")]
-#[test]
-fn bench_compares_zookeeper_with_ephemeral_create_and_delete() {
-    let server = distlock_testkit::zookeeper::ZkServer::start().unwrap();
-    let report = bench_report(&server.url());
-    assert!(report.contains("raw create EPHEMERAL + delete"), "{report}");
 }
 
 /// Whether `pid` is a live (not zombie) process.

@@ -157,8 +157,13 @@ fn mariadb_sells_exactly() {
     let v = demo_json(&["--url", &server.url(), "--buyers", "6", "--stock", "2"]);
     assert_sale(&v, 2);
     assert_eq!(v["stale_write_rejected"], Value::Null);
+    // The tables live in the URL's database.
+    let db = distlock_testkit::mariadb::GET_LOCK_DATABASE;
     let rows = server
-        .sql("SELECT COUNT(*) FROM distlock.distlock_demo_stock; SELECT COUNT(*) FROM distlock.distlock_fenced_writes;")
+        .sql(&format!(
+            "SELECT COUNT(*) FROM {db}.distlock_demo_stock; \
+             SELECT COUNT(*) FROM {db}.distlock_fenced_writes;"
+        ))
         .unwrap();
     assert_eq!(
         rows.split_whitespace().filter(|w| *w == "0").count(),

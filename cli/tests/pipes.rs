@@ -35,7 +35,12 @@ fn head_1(args: &[&str]) {
     let quiet = out.status.code() == Some(0) || out.status.signal() == Some(libc_sigpipe());
     assert!(quiet, "{args:?}: {:?}\n{err}", out.status);
     assert!(!err.contains("panicked"), "{args:?}: {err}");
-    assert!(err.is_empty(), "{args:?} complained: {err}");
+    // A debug build of `bench` says, as it must, that its figures are not comparable.
+    let complaints: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.contains("built without optimisations"))
+        .collect();
+    assert!(complaints.is_empty(), "{args:?} complained: {err}");
 }
 
 fn libc_sigpipe() -> i32 {

@@ -64,6 +64,38 @@ fn a_second_signal_sends_sigkill() {
     assert!(!alive(pid));
 }
 
+#[test]
+fn one_signal_to_every_process_of_the_service_keeps_the_grace_period() {
+    // A service manager stopping the service (systemd's KillMode=control-group) sends
+    // SIGTERM to every process: the lock holder gets its own and the one distlock passes
+    // on. That is one request to stop, not an insistence: the command keeps its grace.
+    let d = dir("service-stop");
+    let pids_file = d.join("pids");
+    let marks = d.join("marks");
+    let job = format!(
+        "trap 'echo term >> {marks}; sleep 1; exit 7' TERM; echo $$ >> {pids}; \
+         while :; do sleep 0.05; done",
+        marks = marks.display(),
+        pids = pids_file.display()
+    );
+    let (child, pid) = start(&file_url(&d), &pids_file, &job);
+    let _reaper = Reaper(vec![pid]);
+    let holder = children_of(child.id());
+    assert_eq!(holder.len(), 1, "one lock holder: {holder:?}");
+    kill(holder[0], "TERM");
+    eventually(Duration::from_secs(10), "the job never got SIGTERM", || {
+        std::fs::read_to_string(&marks).is_ok_and(|m| m.contains("term"))
+    });
+    kill(child.id(), "TERM");
+    let out = wait_output(child, Duration::from_secs(20));
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "the job was killed during its grace period: {out:?}"
+    );
+    assert!(!alive(pid));
+}
+
 #[tokio::test]
 async fn a_signal_while_waiting_cancels_the_wait_with_128_plus_n() {
     let d = dir("waiting");

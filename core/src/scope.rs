@@ -25,13 +25,17 @@
 //!   noticed when the body has just finished (or when the release finds the hold gone) also
 //!   yields `Lost` and discards the body's value: the section may not have been exclusive.
 //!   Other release failures (the store unreachable) are logged and the body's value is
-//!   returned — the body did run under the hold, and the store's backstop frees it.
+//!   returned — the body did run under the hold, and the store's backstop frees it —
+//!   unless the hold had been signalled lost by then: that is still `Lost`.
 //! - **Task-scoped reentrancy**: inside a scope, a nested `with_lock` on the same name and
 //!   the same client ([`DistributedLock::client_id`]), polled by the same task, reuses the
 //!   outer hold without touching the store (its options are ignored); the lock is released
 //!   when the outermost scope ends. A loss cancels every level. Futures spawned with
-//!   `tokio::spawn` run in other tasks and contend normally; futures joined *within* the task
-//!   (`join!`, `select!`) are part of the scope and share its hold. Plain
+//!   `tokio::spawn` run in other tasks and contend normally; futures joined *inside* a
+//!   scope's body (`join!`, `select!`) are part of the scope and share its hold, while
+//!   futures joined *beside* it (siblings of the scope's own future) contend like any other
+//!   caller. A nested scope still running when the outermost one ends (its future was
+//!   carried out of the body) is stopped with `Lost`. Plain
 //!   [`acquire`](crate::LockExt::acquire)/[`try_acquire`](crate::LockExt::try_acquire) are
 //!   never reentrant, inside a scope or not.
 //!
@@ -43,10 +47,11 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use futures::FutureExt;
+use tokio::sync::watch;
 
 use crate::client_id::ClientId;
 use crate::error::{ErrorKind, LockError, Result};
@@ -57,40 +62,41 @@ use crate::options::{AcquireOptions, Wait};
 use crate::status::LostSignal;
 
 tokio::task_local! {
-    // The scopes open in the current task's scope tree. A spawned task starts without it,
-    // so it never sees (and never reuses) the holds of the task that spawned it.
+    // The holds of the scopes enclosing the code being polled. Each scope's body is polled
+    // with its enclosing scopes' holds plus its own, so only code inside a body sees its
+    // hold: a future joined *beside* a scope (a sibling in `join!`) does not, and a spawned
+    // task starts without any.
     static OPEN_SCOPES: Arc<OpenScopes>;
 }
 
 #[derive(Default)]
 struct OpenScopes {
-    holds: Mutex<Vec<Arc<SharedHold>>>,
+    holds: Vec<Arc<SharedHold>>,
 }
 
 impl OpenScopes {
     fn find(&self, client: ClientId, name: &LockName) -> Option<Arc<SharedHold>> {
-        self.list()
+        self.holds
             .iter()
-            .find(|h| h.client == client && &h.name == name)
+            .find(|h| h.client == client && &h.name == name && *h.open.borrow())
             .cloned()
     }
 
-    fn list(&self) -> std::sync::MutexGuard<'_, Vec<Arc<SharedHold>>> {
-        self.holds.lock().unwrap_or_else(PoisonError::into_inner)
+    /// These holds and `hold`: what the body of `hold`'s scope sees.
+    fn with(&self, hold: Arc<SharedHold>) -> Self {
+        let mut holds = self.holds.clone();
+        holds.push(hold);
+        OpenScopes { holds }
     }
 }
 
-/// Removes the outermost scope's hold from its task's list when the scope ends, however it
-/// ends (also when its future is dropped).
-struct Registration {
-    scopes: Arc<OpenScopes>,
-    hold: Arc<SharedHold>,
-}
+/// Marks the outermost scope's hold closed when the scope ends, however it ends (also
+/// when its future is dropped).
+struct Registration(Arc<SharedHold>);
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.hold.open.store(false, Ordering::SeqCst);
-        self.scopes.list().retain(|h| !Arc::ptr_eq(h, &self.hold));
+        self.0.open.send_replace(false);
     }
 }
 
@@ -100,7 +106,9 @@ struct SharedHold {
     name: LockName,
     fencing_token: Option<u64>,
     lost: LostSignal,
-    open: AtomicBool,
+    /// `true` while the outermost scope runs; set to `false` before it releases, so that a
+    /// nested scope carried out of it (returned, or spawned) stops instead of running on.
+    open: watch::Sender<bool>,
     levels: AtomicUsize,
 }
 
@@ -128,7 +136,7 @@ impl ScopedLock {
 
     /// Whether the hold is still held: its scope is open and the hold was not lost.
     pub fn is_held(&self) -> bool {
-        self.hold.open.load(Ordering::SeqCst) && !self.hold.lost.is_lost()
+        *self.hold.open.borrow() && !self.hold.lost.is_lost()
     }
 
     /// How deep this scope is nested in scopes of the same hold: 1 for the scope that
@@ -202,27 +210,16 @@ where
         name,
         fencing_token: guard.fencing_token(),
         lost: guard.lost_signal(),
-        open: AtomicBool::new(true),
+        open: watch::Sender::new(true),
         levels: AtomicUsize::new(1),
     });
-    let outcome = match scopes {
-        Some(scopes) => {
-            scopes.list().push(hold.clone());
-            let _registration = Registration {
-                scopes,
-                hold: hold.clone(),
-            };
-            run_body(&hold, 1, body).await
-        }
-        None => {
-            let scopes = Arc::new(OpenScopes::default());
-            scopes.list().push(hold.clone());
-            let _registration = Registration {
-                scopes: scopes.clone(),
-                hold: hold.clone(),
-            };
-            OPEN_SCOPES.scope(scopes, run_body(&hold, 1, body)).await
-        }
+    let inner = Arc::new(match &scopes {
+        Some(scopes) => scopes.with(hold.clone()),
+        None => OpenScopes::default().with(hold.clone()),
+    });
+    let outcome = {
+        let _registration = Registration(hold.clone());
+        OPEN_SCOPES.scope(inner, run_body(&hold, 1, body)).await
     };
     finish_outermost(guard, outcome).await
 }
@@ -257,7 +254,15 @@ where
     }
     let depth = hold.levels.fetch_add(1, Ordering::SeqCst) + 1;
     let _level = Level(&hold);
-    match run_body(&hold, depth, body).await {
+    let mut open = hold.open.subscribe();
+    // The outer scope's end first: once it has ended, the body must not be polled again
+    // (whatever it did then would run after the release).
+    let outcome = tokio::select! {
+        biased;
+        _ = open.wait_for(|open| !*open) => Outcome::Lost(outer_ended()),
+        outcome = run_body(&hold, depth, body) => outcome,
+    };
+    match outcome {
         Outcome::Done(result) => match lost_error(&hold.lost) {
             Some(e) => Err(e.into()),
             None => result,
@@ -265,6 +270,16 @@ where
         Outcome::Lost(e) => Err(e.into()),
         Outcome::Panicked(payload) => std::panic::resume_unwind(payload),
     }
+}
+
+/// A nested scope still running when its outermost scope ended (its future was carried
+/// out of the outer body, e.g. returned or spawned): the lock is being released, so the
+/// nested body is dropped as on a loss.
+fn outer_ended() -> LockError {
+    LockError::lost(
+        "the outer scope holding this lock ended while a nested scope still ran; the nested \
+         body was stopped",
+    )
 }
 
 /// Counts a nesting level out, however it ends.
@@ -316,6 +331,7 @@ async fn finish_outermost<T, E>(guard: LockGuard, outcome: Outcome<Result<T, E>>
 where
     E: From<LockError>,
 {
+    let lost = guard.lost_signal();
     let released = guard.release().await;
     match outcome {
         Outcome::Panicked(payload) => std::panic::resume_unwind(payload),
@@ -328,6 +344,11 @@ where
             )
             .with_source(e)
             .into()),
+            // The release failed for another reason (the store unreachable), but the hold
+            // was lost before: that loss is what the caller must hear of.
+            Err(_) if lost.is_lost() => Err(lost_error(&lost)
+                .unwrap_or_else(|| LockError::lost("the hold was lost before the scope ended"))
+                .into()),
             Err(e) => {
                 // The body ran under the hold; the store's backstop frees it. Failing the
                 // call would invite a retry of work that already happened.

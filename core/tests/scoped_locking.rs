@@ -385,3 +385,154 @@ async fn a_boxed_client_runs_scopes_in_spawned_tasks() {
     }
     assert_eq!(*counter.lock().unwrap(), 8);
 }
+
+#[tokio::test]
+async fn a_nested_scope_cannot_outlive_the_outer_release() {
+    // A nested scope's future, polled inside the outer scope (so it reuses the outer
+    // hold) and then carried out of it, must not keep running its body after the
+    // outermost scope has released the lock.
+    let store = MemoryStore::new();
+    let client: Arc<dyn DistributedLock> = Arc::new(store.client());
+    let body_dropped = Arc::new(AtomicBool::new(false));
+    let (go_tx, go_rx) = oneshot::channel::<()>();
+    let flag = body_dropped.clone();
+    let inner_client = client.clone();
+    let mut escaped = tokio::time::timeout(
+        BOUND,
+        client.with_lock("order:42", &forever(), |_| async move {
+            let (started_tx, started_rx) = oneshot::channel::<()>();
+            let mut nested = Box::pin(async move {
+                inner_client
+                    .with_lock("order:42", &try_once(), |inner| async move {
+                        let _flag = DropFlag(flag);
+                        started_tx.send(()).unwrap();
+                        go_rx.await.unwrap();
+                        Ok::<bool, LockError>(inner.is_held())
+                    })
+                    .await
+            });
+            tokio::select! {
+                _ = &mut nested => panic!("the nested body was to wait for go"),
+                _ = started_rx => {}
+            }
+            Ok::<_, LockError>(nested)
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    // The outer scope ended: the lock is free, another holder may take it.
+    let other = store.client();
+    let newcomer = other.try_acquire("order:42").await.unwrap();
+    assert!(newcomer.is_some(), "the outer scope did not release");
+    let _ = go_tx.send(());
+    let late = tokio::time::timeout(BOUND, &mut escaped).await.unwrap();
+    assert_eq!(
+        late.as_ref().map_err(LockError::kind).err(),
+        Some(ErrorKind::Lost),
+        "the nested body ran on after the outer release: {late:?}"
+    );
+    assert!(body_dropped.load(Ordering::SeqCst));
+}
+
+/// A backend whose holds cannot be released (the store is unreachable) and whose loss the
+/// test signals by hand, as a renewal that failed on a dead connection would.
+#[derive(Debug, Default)]
+struct Unreachable {
+    status: Mutex<Option<distlock_core::HoldStatus>>,
+}
+
+#[derive(Debug)]
+struct UnreachableHold;
+
+#[async_trait::async_trait]
+impl distlock_core::Hold for UnreachableHold {
+    async fn release(&self) -> distlock_core::Result<()> {
+        Err(LockError::connection("the store is unreachable"))
+    }
+}
+
+#[async_trait::async_trait]
+impl DistributedLock for Unreachable {
+    async fn acquire_with(
+        &self,
+        name: &distlock_core::LockName,
+        _: &AcquireOptions,
+    ) -> distlock_core::Result<Option<distlock_core::LockGuard>> {
+        let status = distlock_core::HoldStatus::new();
+        *self.status.lock().unwrap() = Some(status.clone());
+        Ok(Some(distlock_core::LockGuard::new(
+            distlock_core::GuardParts {
+                name: name.clone(),
+                owner_token: distlock_core::new_owner_token(),
+                fencing_token: Some(1),
+                hold: Arc::new(UnreachableHold),
+                status,
+                lease: None,
+            },
+        )))
+    }
+
+    fn capabilities(&self) -> distlock_core::Capabilities {
+        distlock_core::Capabilities::none().with_lost_detection(true)
+    }
+}
+
+#[tokio::test]
+async fn a_loss_is_not_swallowed_when_the_release_fails_too() {
+    // The hold is lost (say the connection died) just as the body ends, so the body wins
+    // the race and the release then fails on the dead connection: the caller must still
+    // hear of the loss, not get the body's value as if it had run under the lock.
+    let locks = Unreachable::default();
+    let result = tokio::time::timeout(
+        BOUND,
+        locks.with_lock("order:42", &forever(), |_| async {
+            let status = locks.status.lock().unwrap().clone().unwrap();
+            status.mark_lost(LockError::lost("renewal failed: connection reset"));
+            Ok::<_, AppError>("sold")
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(lock_kind(result), ErrorKind::Lost);
+}
+
+#[tokio::test]
+async fn joined_siblings_contend_even_inside_an_unrelated_scope() {
+    // Two futures joined in one task, each taking "stock" on its own, are siblings, not
+    // nested: they must exclude each other — with or without an unrelated scope around
+    // them (here "audit"), which must not turn the first one's hold into a shared one.
+    let locks = MemoryLock::new();
+    let outcome = tokio::time::timeout(
+        BOUND,
+        locks.with_lock("audit", &forever(), |_| async {
+            let (started_tx, started_rx) = oneshot::channel::<()>();
+            let (done_tx, done_rx) = oneshot::channel::<()>();
+            let wait = forever();
+            let first = locks.with_lock("stock", &wait, |_| async move {
+                started_tx.send(()).unwrap();
+                done_rx.await.unwrap();
+                Ok::<_, LockError>(())
+            });
+            let second = async {
+                started_rx.await.unwrap();
+                let r = locks
+                    .with_lock("stock", &try_once(), |_| async { Ok::<_, LockError>(()) })
+                    .await;
+                done_tx.send(()).unwrap();
+                r
+            };
+            let (first, second) = tokio::join!(first, second);
+            first?;
+            Ok::<_, LockError>(second.map_err(|e| e.kind()))
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        outcome,
+        Err(ErrorKind::Timeout),
+        "the sibling shared the first one's hold"
+    );
+}

@@ -128,6 +128,21 @@ async fn redis_late_write_of_an_expired_holder_is_rejected() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Fenced);
+    // A value that is several Redis arguments would shift the token out of its place in
+    // the script (its second part read as the token): refused, and nothing written.
+    let shifted = fence::redis::set(
+        &mut conn,
+        key,
+        vec!["sold to A", "18446744073709551615"],
+        a.fencing_token(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(shifted.kind(), ErrorKind::Config, "{shifted}");
+    assert_eq!(
+        fence::redis::newest_token(&mut conn, key).await.unwrap(),
+        b.fencing_token()
+    );
     b.release().await.unwrap();
 }
 
@@ -209,6 +224,17 @@ async fn mysql_late_write_of_a_killed_holder_is_rejected() {
         .await
         .unwrap_err();
     assert_eq!(none.kind(), ErrorKind::Unsupported);
+    // Outside a transaction the check would commit on its own, apart from the write it
+    // guards: refused, and nothing stored.
+    let bare = fence::sql::check_and_bump(&mut db, "sale/1", b.fencing_token().map(|t| t + 1))
+        .await
+        .unwrap_err();
+    assert_eq!(bare.kind(), ErrorKind::Config, "{bare}");
+    assert!(bare.to_string().contains("transaction"), "{bare}");
+    assert_eq!(
+        fence::sql::newest_token(&mut db, "sale/1").await.unwrap(),
+        b.fencing_token()
+    );
     fence::sql::forget(&mut db, "sale/1").await.unwrap();
     assert_eq!(
         fence::sql::newest_token(&mut db, "sale/1").await.unwrap(),

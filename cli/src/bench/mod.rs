@@ -1,127 +1,246 @@
-//! `distlock bench`: a backend against its raw store primitive, in the same run.
-//!
-//! The machine is shared and noisy, so only figures from one run are compared: the
-//! uncontended acquire+release latency of distlock and of the raw primitive (as a ratio),
-//! and the contended throughput of distlock with several clients.
+//! `distlock bench`: distlock beside the raw store primitive it is built on (and a peer
+//! library where users have one), in the same run on the same server, in the cases users
+//! compare: uncontended, contended with work inside the lock, handoff, and growth in held
+//! locks and in waiters. Server counters back the round-trip figures; `--json` and `--svg`
+//! keep the results. Everything the run creates in the store is deleted at the end.
 
+mod cases;
+mod chart;
+mod child;
+mod cleanup;
+mod counter;
+mod peer;
+mod plan;
+mod progress;
 mod raw;
+mod report;
+mod server_stats;
 mod stats;
+mod subject;
+mod target;
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use clap::Args;
-use distlock::{LockError, LockExt};
-use tokio::sync::Mutex;
+use distlock::{LockError, Result};
+use indicatif::ProgressBar;
+use serde_json::json;
 
-use stats::{ms, Samples};
+use plan::Plan;
+use report::Report;
+use subject::Subject;
+use target::Target;
+
+/// Exit code when a check failed (the counter, a waiter in early), as the demo's.
+const CHECK_FAILED: u8 = 3;
 
 #[derive(Args, Debug)]
 pub(crate) struct BenchArgs {
-    /// Lock URL of the backend to measure.
+    /// Lock URL of the backend to measure (memory:// and file:// need no server).
     #[arg(long, env = "DISTLOCK_URL", hide_env_values = true, default_value_t = crate::default_url())]
     url: String,
-    /// Uncontended acquire+release rounds, for distlock and for the raw primitive each.
-    #[arg(long, default_value_t = 500)]
-    iterations: usize,
-    /// Clients (each with its own connections) contending for one lock.
-    #[arg(long, default_value_t = 8)]
-    clients: usize,
-    /// How long the contended phase runs, in seconds.
-    #[arg(long, default_value_t = 3.0)]
-    seconds: f64,
+    /// A short run: about a minute on a server, seconds on file:// and memory://.
+    #[arg(long)]
+    quick: bool,
+    /// Writes every figure as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Draws latency distributions and growth curves as an SVG chart in FILE.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// Runs every case this many times and reports the median of each figure as well.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=9))]
+    runs: u8,
+    /// Uncontended rounds per subject (after the warm-up).
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// Clients (each with its own connections) in the contended case.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    clients: Option<u16>,
+    /// How long the contended case runs per subject, in seconds.
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Only these cases (comma-separated): uncontended, contended, handoff, holds, waiters,
+    /// processes (lock files between processes; file:// only).
+    #[arg(long, value_delimiter = ',', value_parser = ["uncontended", "contended", "handoff", "holds", "waiters", "processes"])]
+    only: Vec<String>,
+}
+
+pub(crate) use child::{run as process, ProcessArgs};
+
+/// What the cases share: the store, the plan, the findings so far.
+pub(crate) struct Ctx {
+    pub(crate) target: Target,
+    pub(crate) plan: Plan,
+    pub(crate) report: Report,
+    /// Every lock name the run used, for the clean-up.
+    pub(crate) names: BTreeSet<String>,
+    /// A check failed (the counter, a waiter in early): exit code 3.
+    pub(crate) broken: bool,
+    /// The contended case has said what its counter is.
+    pub(crate) counter_shown: bool,
+    bar: ProgressBar,
+}
+
+impl Ctx {
+    /// A lock name of this run.
+    pub(crate) fn name(&mut self, what: &str) -> String {
+        let name = format!("distlock-bench/{}/{what}", self.target.run);
+        self.names.insert(name.clone());
+        name
+    }
+
+    /// Moves the progress bar on to `what`.
+    pub(crate) fn step(&self, what: &str) {
+        if self.bar.message().is_empty() {
+            self.bar.set_message(what.to_string());
+        } else {
+            self.bar.inc(1);
+            self.bar.set_message(what.to_string());
+        }
+    }
 }
 
 /// Runs the benchmark and prints its report.
-pub(crate) async fn bench(args: BenchArgs) -> distlock::Result<ExitCode> {
-    println!(
-        "distlock bench on {}: {} uncontended rounds, {} clients for {:.1} s",
-        crate::demo::redact(&args.url),
-        args.iterations,
-        args.clients,
-        args.seconds
-    );
-    let run = uuid::Uuid::new_v4().simple().to_string();
-
-    let locks = crate::store::connect(&args.url).await?;
-    let name = format!("distlock-bench/{run}/solo");
-    let mut solo = Vec::with_capacity(args.iterations);
-    for _ in 0..args.iterations {
-        let start = Instant::now();
-        let guard = locks
-            .try_acquire(&name)
-            .await?
-            .ok_or_else(|| LockError::backend("the uncontended bench lock was taken"))?;
-        guard.release().await?;
-        solo.push(start.elapsed());
-    }
-    let solo = Samples::new(solo);
-    println!(
-        "distlock try_acquire + release   p50 {}  p99 {}  ({} rounds)",
-        ms(solo.p50()),
-        ms(solo.p99()),
-        solo.len()
-    );
-    match raw::measure(&args.url, args.iterations).await? {
-        Some((what, samples)) => {
-            let raw = Samples::new(samples);
-            println!("raw {what}   p50 {}  p99 {}", ms(raw.p50()), ms(raw.p99()));
-            let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64().max(1e-9);
-            println!(
-                "ratio distlock/raw   p50 {:.2}x  p99 {:.2}x",
-                ratio(solo.p50(), raw.p50()),
-                ratio(solo.p99(), raw.p99())
-            );
-        }
-        None => println!("raw primitive: none to compare with for this URL"),
-    }
-    contended(&args, &format!("distlock-bench/{run}/hot")).await?;
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn contended(args: &BenchArgs, name: &str) -> distlock::Result<()> {
-    let waits = Arc::new(Mutex::new(Vec::new()));
-    let phase = Duration::try_from_secs_f64(args.seconds).map_err(|e| {
-        LockError::config(format!("invalid --seconds {}", args.seconds)).with_source(e)
-    })?;
-    let until = Instant::now() + phase;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..args.clients {
-        let locks = crate::store::connect(&args.url).await?;
-        let (name, waits) = (name.to_string(), waits.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut count = 0u64;
-            while Instant::now() < until {
-                let start = Instant::now();
-                let guard = locks
-                    .acquire_timeout(&name, Duration::from_secs(30))
-                    .await?;
-                waits.lock().await.push(start.elapsed());
-                guard.release().await?;
-                count += 1;
-            }
-            Ok::<u64, LockError>(count)
-        }));
-    }
-    let mut counts = Vec::new();
-    for task in tasks {
-        counts.push(
-            task.await
-                .map_err(|e| LockError::backend(format!("a bench client failed: {e}")))??,
+///
+/// # Cancel safety
+/// Not cancel safe: dropped midway, the run's keys, nodes, rows or files stay behind.
+pub(crate) async fn bench(args: BenchArgs) -> Result<ExitCode> {
+    if cfg!(debug_assertions) {
+        crate::diag::error(
+            "warning: this distlock was built without optimisations, its figures are not \
+             comparable (build it with `cargo build --release -p distlock-cli`)",
         );
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let total: u64 = counts.iter().sum();
-    let waits = Samples::new(std::mem::take(&mut *waits.lock().await));
+    let target = Target::new(&distlock::url_with_password_from_env(&args.url)?)?;
+    let plan = Plan::new(&args, target.kind)?;
+    let distlock = subject::Distlock {
+        url: target.lock_url.clone(),
+    };
+    let raw = raw::subject(&target);
+    let peer = peer::subject(&target);
+    let mut all: Vec<&dyn Subject> = vec![&distlock];
+    all.extend(raw.as_deref());
+    all.extend(peer.as_deref());
+    let mut growth: Vec<&dyn Subject> = vec![&distlock];
+    growth.extend(raw.as_deref());
+
     println!(
-        "contended: {total} acquisitions in {elapsed:.1} s = {:.0}/s; acquire wait p50 {}  p99 {}; per client min {} max {}",
-        total as f64 / elapsed,
-        ms(waits.p50()),
-        ms(waits.p99()),
-        counts.iter().min().unwrap_or(&0),
-        counts.iter().max().unwrap_or(&0)
+        "distlock bench on {} ({}, {} run, {} build, run id {})",
+        target.shown(),
+        target.kind.label(),
+        if args.quick { "quick" } else { "full" },
+        if cfg!(debug_assertions) {
+            "DEBUG"
+        } else {
+            "release"
+        },
+        target.run
     );
+    for subject in &all {
+        println!("  {:<9} {}", subject.label(), subject.describe());
+    }
+    let steps = plan.steps(all.len(), growth.len()) * u64::from(args.runs);
+    let mut ctx = Ctx {
+        target,
+        plan,
+        report: Report::default(),
+        names: BTreeSet::new(),
+        broken: false,
+        counter_shown: false,
+        bar: progress::bar(steps),
+    };
+    if raw.is_none() {
+        ctx.report.note(format!(
+            "no raw primitive to compare with on {}",
+            ctx.target.kind.label()
+        ));
+    }
+    if ctx.target.kind == target::Kind::File {
+        let dir = ctx.target.dir()?;
+        tokio::fs::create_dir_all(&dir).await.map_err(|e| {
+            LockError::config(format!("cannot create {}", dir.display())).with_source(e)
+        })?;
+    }
+    let mut reports = Vec::with_capacity(usize::from(args.runs));
+    let mut outcome = Ok(());
+    for run in 1..=args.runs {
+        if args.runs > 1 {
+            println!("\n=== run {run} of {}", args.runs);
+        }
+        outcome = run_cases(&mut ctx, &all, &growth).await;
+        reports.push(std::mem::take(&mut ctx.report));
+        if outcome.is_err() {
+            break;
+        }
+    }
+    ctx.report = if reports.len() > 1 {
+        println!("\n=== medians of {} runs", reports.len());
+        Report::median(reports)
+    } else {
+        reports.pop().unwrap_or_default()
+    };
+    ctx.bar.finish_and_clear();
+    let cleaned = cleanup::clean(&ctx.target, &ctx.names).await;
+    outcome?;
+    cleaned?;
+    println!(
+        "\ncleaned up: every key, node, row and file of run {}",
+        ctx.target.run
+    );
+    write_outputs(&args, &ctx)?;
+    Ok(if ctx.broken {
+        ExitCode::from(CHECK_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn run_cases(ctx: &mut Ctx, all: &[&dyn Subject], growth: &[&dyn Subject]) -> Result<()> {
+    if ctx.plan.runs("uncontended") {
+        cases::uncontended::run(ctx, all).await?;
+    }
+    if ctx.plan.runs("contended") {
+        cases::contended::run(ctx, all).await?;
+    }
+    if ctx.plan.runs("handoff") {
+        cases::handoff::run(ctx, all).await?;
+    }
+    if ctx.plan.runs("holds") {
+        cases::holds::run(ctx).await?;
+    }
+    if ctx.plan.runs("waiters") {
+        cases::waiters::run(ctx, growth).await?;
+    }
+    if ctx.plan.runs("processes") {
+        cases::processes::run(ctx).await?;
+    }
+    Ok(())
+}
+
+fn write_outputs(args: &BenchArgs, ctx: &Ctx) -> Result<()> {
+    if let Some(path) = &args.json {
+        let header = json!({
+            "url": ctx.target.shown(),
+            "backend": ctx.target.kind.label(),
+            "quick": args.quick,
+            "optimised": !cfg!(debug_assertions),
+            "plan": ctx.plan.json(),
+        });
+        let text = serde_json::to_string_pretty(&ctx.report.json(header))
+            .map_err(|e| LockError::backend(format!("the JSON report: {e}")))?;
+        std::fs::write(path, text + "\n").map_err(|e| {
+            LockError::config(format!("cannot write {}", path.display())).with_source(e)
+        })?;
+    }
+    if let Some(path) = &args.svg {
+        chart::draw(
+            path,
+            &ctx.report,
+            &format!("distlock bench on {}", ctx.target.kind.label()),
+        )?;
+    }
     Ok(())
 }

@@ -12,7 +12,7 @@ impl Samples {
         Samples(samples)
     }
 
-    fn quantile(&self, q: f64) -> Duration {
+    pub(crate) fn quantile(&self, q: f64) -> Duration {
         if self.0.is_empty() {
             return Duration::ZERO;
         }
@@ -28,8 +28,14 @@ impl Samples {
         self.quantile(0.99)
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
+    /// The latency at every whole percentile, 0 to 100, in microseconds (for the chart).
+    pub(crate) fn percentiles_us(&self) -> Vec<f64> {
+        if self.0.is_empty() {
+            return Vec::new();
+        }
+        (0..=100)
+            .map(|p| self.quantile(f64::from(p) / 100.0).as_secs_f64() * 1e6)
+            .collect()
     }
 }
 

@@ -123,7 +123,9 @@ async fn fresh(args: &BuyerArgs, url: &str) -> Result<()> {
 
 /// A ZooKeeper URL with a short session unless it sets one (Redis uses the short lease).
 fn short_session(url: &str) -> String {
-    let zk = url.starts_with("zk://") || url.starts_with("zookeeper://");
+    // Schemes are case-insensitive (`ZK://` connects as well as `zk://`).
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    let zk = scheme.eq_ignore_ascii_case("zk") || scheme.eq_ignore_ascii_case("zookeeper");
     if !zk || url.contains("session_timeout=") {
         return url.to_string();
     }
@@ -168,5 +170,10 @@ mod tests {
             "zk://h:1?session_timeout=5s"
         );
         assert_eq!(short_session("redis://h:1/"), "redis://h:1/");
+        assert_eq!(short_session("ZK://h:1"), "ZK://h:1?session_timeout=1000ms");
+        assert_eq!(
+            short_session("ZooKeeper://h:1"),
+            "ZooKeeper://h:1?session_timeout=1000ms"
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use rustix::process::{getpid, kill_process, set_child_subreaper, Pid, Signal};
 
 use super::group::kill_orphans;
-use super::signals::Signals;
+use super::signals::{Signals, ESCALATE};
 use super::ENV_MARKER;
 use crate::diag::error;
 use crate::exit;
@@ -42,14 +42,21 @@ pub(crate) async fn front() -> ExitCode {
         .and_then(|id| i32::try_from(id).ok())
         .and_then(Pid::from_raw);
     let mut forwarded = None;
+    let mut escalated = false;
     let status = loop {
         tokio::select! {
             status = holder.wait() => break status,
             signo = signals.next() => {
-                if let (Some(pid), Some(sig)) = (holder_pid, Signal::from_named_raw(signo)) {
+                // The first signal is passed on; later ones ask the holder for SIGKILL.
+                let pass_on = match forwarded {
+                    None => signo,
+                    Some(_) => ESCALATE,
+                };
+                if let (Some(pid), Some(sig)) = (holder_pid, Signal::from_named_raw(pass_on)) {
                     let _ = kill_process(pid, sig);
                 }
-                forwarded = Some(signo);
+                forwarded.get_or_insert(signo);
+                escalated |= pass_on == ESCALATE;
             }
         }
     };
@@ -63,9 +70,9 @@ pub(crate) async fn front() -> ExitCode {
     // The holder was killed: whatever it ran is ours now, and the lock is gone with it.
     kill_orphans().await;
     let signo = std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0);
-    if forwarded == Some(signo) {
+    if forwarded == Some(signo) || (escalated && signo == ESCALATE) {
         // It died of the signal we passed on before it could catch it: nothing ran.
-        return ExitCode::from(exit::signalled(signo));
+        return ExitCode::from(exit::signalled(forwarded.unwrap_or(signo)));
     }
     error(format_args!(
         "the lock holder process died (signal {signo}); the command was killed"

@@ -11,7 +11,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use super::args::Plan;
 use super::group::Job;
 use super::parent::ParentWatch;
-use super::signals::Signals;
+use super::signals::{Signals, ESCALATE};
 use super::ENV_MARKER;
 use crate::diag::error;
 use crate::exit;
@@ -42,7 +42,7 @@ pub(crate) async fn hold(plan: Plan, parent: Pid) -> ExitCode {
     if let Err(e) = set_child_subreaper(Some(rustix::process::getpid())) {
         return os_error("cannot become a child subreaper", e.into());
     }
-    let mut signals = match Signals::install() {
+    let mut signals = match Signals::install_with_escalation() {
         Ok(signals) => signals,
         Err(e) => return os_error("cannot catch signals", e),
     };
@@ -176,12 +176,16 @@ async fn supervise(
                 return exit::LOST;
             }
             signo = signals.next() => {
-                // The first signal is the command's to handle; a second one insists.
-                if forwarded {
+                // The first stopping signal is the command's to handle; the front asks for
+                // SIGKILL when it is told a second time. Further stopping signals here are
+                // the same request arriving twice (see `signals`), not an insistence.
+                if signo == ESCALATE {
                     job.signal(Signal::KILL);
-                } else if let Some(signo) = Signal::from_named_raw(signo) {
-                    job.signal(signo);
-                    forwarded = true;
+                } else if !forwarded {
+                    if let Some(signo) = Signal::from_named_raw(signo) {
+                        job.signal(signo);
+                        forwarded = true;
+                    }
                 }
             }
             Some(()) = async { orphans.as_mut()?.recv().await } => job.reap_orphans(),
@@ -195,6 +199,7 @@ async fn supervise(
 /// # Cancel safety
 /// Cancel safe as the library's release is: a dropped release leaves the backstop.
 async fn finish(guard: LockGuard, code: u8) -> u8 {
+    let lost = guard.lost_signal();
     match guard.release().await {
         Ok(()) => {
             tracing::info!(status = code, "the command is gone; lock released");
@@ -204,6 +209,17 @@ async fn finish(guard: LockGuard, code: u8) -> u8 {
             if code != exit::LOST {
                 error(format_args!(
                     "the command ended (status {code}), but the lock was lost before: {e}"
+                ));
+            }
+            exit::LOST
+        }
+        // The release failed for another reason (the store unreachable), but the loss was
+        // signalled before: the command may have run unprotected.
+        Err(e) if lost.is_lost() => {
+            if code != exit::LOST {
+                error(format_args!(
+                    "the command ended (status {code}), but the lock was lost before; \
+                     releasing it failed too: {e}"
                 ));
             }
             exit::LOST
@@ -264,4 +280,54 @@ async fn settle() {
 fn os_error(what: &str, e: std::io::Error) -> ExitCode {
     error(format_args!("{what}: {e}"));
     ExitCode::from(exit::OS_ERROR)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+
+    use distlock::{GuardParts, Hold, HoldStatus, LockName, Result};
+
+    use super::*;
+
+    /// A hold whose store cannot be reached.
+    #[derive(Debug)]
+    struct Unreachable;
+
+    impl Hold for Unreachable {
+        // What `#[async_trait]` expands to (the CLI does not depend on that crate).
+        fn release<'life0, 'async_trait>(
+            &'life0 self,
+        ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'async_trait>>
+        where
+            'life0: 'async_trait,
+            Self: 'async_trait,
+        {
+            Box::pin(async { Err(LockError::connection("the store is unreachable")) })
+        }
+    }
+
+    fn guard(status: &HoldStatus) -> LockGuard {
+        LockGuard::new(GuardParts {
+            name: LockName::new("job").unwrap(),
+            owner_token: distlock::new_owner_token(),
+            fencing_token: None,
+            hold: Arc::new(Unreachable),
+            status: status.clone(),
+            lease: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_loss_before_a_failed_release_is_reported_as_lost() {
+        let status = HoldStatus::new();
+        let held = guard(&status);
+        status.mark_lost(LockError::lost("renewal failed: connection reset"));
+        assert_eq!(finish(held, 0).await, exit::LOST);
+        // Without a loss, a failed release leaves the command's status alone.
+        let status = HoldStatus::new();
+        assert_eq!(finish(guard(&status), 7).await, 7);
+    }
 }

@@ -35,7 +35,8 @@ return false
 /// cluster). Errors: [`Fenced`](crate::ErrorKind::Fenced) for an older token (nothing
 /// changed), [`Unsupported`](crate::ErrorKind::Unsupported) for `None`,
 /// [`InvalidName`](crate::ErrorKind::InvalidName) when no key in the key's slot can hold
-/// the token (see [`token_key`]), [`Connection`](crate::ErrorKind::Connection) or
+/// the token (see [`token_key`]), [`Config`](crate::ErrorKind::Config) for a value that is
+/// not exactly one Redis argument, [`Connection`](crate::ErrorKind::Connection) or
 /// [`Backend`](crate::ErrorKind::Backend) from Redis.
 ///
 /// # Cancel safety
@@ -48,10 +49,21 @@ where
 {
     let token = super::require(token)?;
     let fence = token_key(key)?;
+    // The script reads the value as ARGV[1] and the token as ARGV[2]: a value that is
+    // several arguments (a Vec of strings, a tuple) would put its second part in the
+    // token's place.
+    let value = value.to_redis_args();
+    let [value] = value.as_slice() else {
+        return Err(LockError::config(format!(
+            "a fenced Redis write stores one value, but this one is {} Redis arguments; \
+             join or serialise it into one",
+            value.len()
+        )));
+    };
     let refused: Option<String> = redis::Script::new(SET_IF_NOT_STALE)
         .key(key)
         .key(&fence)
-        .arg(value)
+        .arg(value.as_slice())
         .arg(token.to_string())
         .invoke_async(conn)
         .await

@@ -34,7 +34,7 @@
 
 use distlock_core::{LockError, Result};
 use sha2::{Digest, Sha256};
-use sqlx::MySqlConnection;
+use sqlx::{Connection, MySqlConnection};
 
 /// The table that holds the newest accepted token of every fenced resource.
 pub const TABLE: &str = "distlock_fenced_writes";
@@ -63,14 +63,14 @@ pub async fn ensure_schema(conn: &mut MySqlConnection) -> Result<()> {
 }
 
 /// Accepts `token` for `resource` if it is not older than the newest accepted one, and
-/// stores it as the newest, in the caller's transaction (pass `&mut tx` or a connection
-/// inside `BEGIN`); see the [`fence`](crate::fence) rule and the [module docs](self).
+/// stores it as the newest, in the caller's transaction (pass `&mut tx` from `begin()`, or
+/// a connection with autocommit off); see the [`fence`](crate::fence) rule and the [module docs](self).
 ///
 /// Errors: [`Fenced`](crate::ErrorKind::Fenced) for an older token (the stored token is
 /// unchanged; roll back), [`Unsupported`](crate::ErrorKind::Unsupported) for `None`,
 /// [`InvalidName`](crate::ErrorKind::InvalidName) for an empty resource,
 /// [`Config`](crate::ErrorKind::Config) when the table is missing (call
-/// [`ensure_schema`]), [`Connection`](crate::ErrorKind::Connection) /
+/// [`ensure_schema`]) or `conn` is in autocommit mode outside a transaction, [`Connection`](crate::ErrorKind::Connection) /
 /// [`Backend`](crate::ErrorKind::Backend) from the server.
 ///
 /// # Cancel safety
@@ -83,6 +83,14 @@ pub async fn check_and_bump(
 ) -> Result<()> {
     let token = super::require(token)?;
     let key = stored_key(resource)?;
+    if !in_transaction(conn).await? {
+        return Err(LockError::config(
+            "fence::sql::check_and_bump must run inside the transaction of the write it \
+             guards (pass `&mut tx` from `begin()`, or a connection with autocommit off): in \
+             autocommit the check commits apart from the write and a stale write can slip \
+             between",
+        ));
+    }
     sqlx::query(BUMP)
         .bind(&key)
         .bind(token)
@@ -98,6 +106,19 @@ pub async fn check_and_bump(
         .await
         .map_err(|e| sql_error("fence check", e))?;
     super::check(resource, newest, token)
+}
+
+/// Whether statements on `conn` run in an open transaction: one begun through sqlx, or
+/// any statement when autocommit is off (then every statement opens one).
+async fn in_transaction(conn: &mut MySqlConnection) -> Result<bool> {
+    if conn.is_in_transaction() {
+        return Ok(true);
+    }
+    let autocommit: i64 = sqlx::query_scalar("SELECT CAST(@@autocommit AS SIGNED)")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| sql_error("fence check", e))?;
+    Ok(autocommit == 0)
 }
 
 /// The newest token accepted for `resource` (`None` before the first fenced write); a

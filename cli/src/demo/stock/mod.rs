@@ -20,8 +20,8 @@ pub(crate) struct Backend {
 
 /// Which backends the demo can run on, or why not (a usage error).
 pub(crate) fn backend_of(url: &str) -> std::result::Result<Backend, String> {
-    let scheme = url.split_once("://").map_or("", |(s, _)| s);
-    match scheme {
+    let scheme = scheme_of(url);
+    match scheme.as_str() {
         "file" => Ok(Backend { loses_holds: false }),
         "mysql" | "mariadb" => Ok(Backend { loses_holds: false }),
         "redis" | "rediss" | "zk" | "zookeeper" => Ok(Backend { loses_holds: true }),
@@ -39,6 +39,13 @@ pub(crate) fn backend_of(url: &str) -> std::result::Result<Backend, String> {
     }
 }
 
+/// The URL's scheme in lower case: schemes are case-insensitive, as `connect` takes them.
+fn scheme_of(url: &str) -> String {
+    url.split_once("://")
+        .map_or("", |(s, _)| s)
+        .to_ascii_lowercase()
+}
+
 /// The stock of one demo run.
 pub(crate) enum Stock {
     File(file::FileStock),
@@ -53,8 +60,8 @@ pub(crate) enum Stock {
 impl Stock {
     /// Opens the stock of demo run `run` in the store `url` names.
     pub(crate) async fn open(url: &str, run: &str) -> Result<Stock> {
-        let scheme = url.split_once("://").map_or("", |(s, _)| s);
-        match scheme {
+        let scheme = scheme_of(url);
+        match scheme.as_str() {
             "file" => Ok(Stock::File(file::FileStock::open(url, run)?)),
             #[cfg(feature = "redis")]
             "redis" | "rediss" => Ok(Stock::Redis(redis::RedisStock::open(url, run).await?)),
@@ -146,4 +153,20 @@ fn parse_items(text: &str, place: &str) -> Result<u64> {
 #[cfg(any(feature = "redis", feature = "mysql", feature = "zookeeper"))]
 fn without_query(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backend_of;
+
+    #[test]
+    fn schemes_in_any_case() {
+        assert_eq!(
+            backend_of("FILE:///tmp/x").map(|b| b.loses_holds),
+            Ok(false)
+        );
+        assert_eq!(backend_of("Redis://h:1/0").map(|b| b.loses_holds), Ok(true));
+        assert_eq!(backend_of("ZK://h:1").map(|b| b.loses_holds), Ok(true));
+        assert!(backend_of("MEMORY://").is_err());
+    }
 }
