@@ -4,7 +4,8 @@ use std::fs::File;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use distlock_core::{Hold, LockError, Result};
+use distlock_core::backend::Hold;
+use distlock_core::{LockError, Result};
 use tokio::sync::Notify;
 
 #[derive(Debug)]

@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use distlock_core::backend::{new_owner_token, Backoff, Deadline, GuardParts, HoldStatus};
 use distlock_core::{
-    new_owner_token, AcquireOptions, Backoff, Capabilities, Deadline, DistributedLock, GuardParts,
-    HoldStatus, LockError, LockGuard, LockName, Result, RetryPolicy,
+    AcquireOptions, Capabilities, DistributedLock, LockError, LockGuard, LockName, Result,
+    RetryPolicy,
 };
 use tokio::sync::Notify;
 

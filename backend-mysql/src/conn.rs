@@ -9,7 +9,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use distlock_core::{Armed, LockError, Result, Undo};
+use distlock_core::backend::{Armed, Undo};
+use distlock_core::{LockError, Result};
 use sqlx::mysql::{MySqlConnection, MySqlPool};
 use sqlx::Connection;
 

@@ -4,8 +4,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use distlock_core::backend::{Hold, HoldStatus};
 use distlock_core::observe::LossReason;
-use distlock_core::{Hold, HoldStatus, LockError, Result};
+use distlock_core::{LockError, Result};
 use tokio::sync::Mutex;
 
 use crate::config::Mode;
@@ -47,7 +48,11 @@ impl MySqlHold {
             mode,
             probe_timeout,
         });
-        distlock_core::spawn_background(probe_loop(Arc::downgrade(&hold), status, interval));
+        distlock_core::backend::spawn_background(probe_loop(
+            Arc::downgrade(&hold),
+            status,
+            interval,
+        ));
         hold
     }
 

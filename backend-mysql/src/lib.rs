@@ -143,10 +143,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use distlock_core::{
-    new_owner_token, retry_connection_failures, AcquireOptions, Capabilities, Deadline,
-    DistributedLock, GuardParts, HoldStatus, LockGuard, LockName, Result,
+use distlock_core::backend::{
+    new_owner_token, retry_connection_failures, Deadline, GuardParts, HoldStatus,
 };
+use distlock_core::{AcquireOptions, Capabilities, DistributedLock, LockGuard, LockName, Result};
 
 pub use config::{Mode, MySqlConfig, DEFAULT_PROBE_INTERVAL, DEFAULT_WAIT_STEP};
 pub use schema::{FENCE_TABLE, LOCKS_TABLE, MODE_TABLE};

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use distlock_core::{Deadline, LockError, Result, Wait};
+use distlock_core::backend::Deadline;
+use distlock_core::{LockError, Result, Wait};
 use tokio::time::Instant;
 
 use crate::conn::{bounded, Pinned};
@@ -23,7 +24,7 @@ pub(crate) async fn acquire(
     key: &str,
     deadline: &Deadline,
 ) -> Result<Option<(Pinned, u64)>> {
-    // The acquire's deadline, shared by its retries (see `distlock_core::Deadline`).
+    // The acquire's deadline, shared by its retries (see `distlock_core::backend::Deadline`).
     let (wait, deadline) = (deadline.wait(), deadline.at());
     let io = shared.config.probe_timeout;
     let mut pinned = Pinned::connect(shared).await?;

@@ -17,10 +17,8 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-use distlock_core::{
-    AcquireOptions, Armed, ConnectionRetry, Deadline, ErrorKind, GuardParts, HoldStatus, Lease,
-    LockError, LockGuard, LockName, Result,
-};
+use distlock_core::backend::{Armed, ConnectionRetry, Deadline, GuardParts, HoldStatus, Lease};
+use distlock_core::{AcquireOptions, ErrorKind, LockError, LockGuard, LockName, Result};
 use rand::Rng;
 use tokio::time::Instant;
 
@@ -80,7 +78,7 @@ impl Engine {
             // Redlock's undo of a split vote, retried in the background) can then never
             // remove a later attempt's hold. Replacing `pending` drops the previous one:
             // armed, it undoes its attempt in the background.
-            let token = distlock_core::new_owner_token();
+            let token = distlock_core::backend::new_owner_token();
             pending = Armed::new(PendingAcquire {
                 backend: self.backend.clone(),
                 keys: keys.clone(),

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use distlock_core::{spawn_background, Backoff, ErrorKind, Hold, Result, RetryPolicy, Undo};
+use distlock_core::backend::{spawn_background, Backoff, Hold, Undo};
+use distlock_core::{ErrorKind, Result, RetryPolicy};
 
 use crate::backend::Backend;
 use crate::keys::LockKeys;
@@ -55,7 +56,7 @@ async fn unlock_in_background(backend: Arc<dyn Backend>, keys: LockKeys, token: 
 }
 
 /// What an acquire request may have taken without the caller knowing yet; kept in an
-/// [`Armed`](distlock_core::Armed) by the acquire loop, it releases by owner token.
+/// [`Armed`](distlock_core::backend::Armed) by the acquire loop, it releases by owner token.
 #[derive(Debug)]
 pub(crate) struct PendingAcquire {
     pub(crate) backend: Arc<dyn Backend>,

@@ -241,7 +241,7 @@ const RELEASE_LINGER: Duration = Duration::from_secs(30);
 /// Compare-and-delete by `token` on one server, in the background, for at most `linger`
 /// (only ever frees this owner's key, so it is harmless whenever it lands).
 fn spawn_late_unlock(node: Node, keys: LockKeys, token: String, publish: bool, linger: Duration) {
-    distlock_core::spawn_background(async move {
+    distlock_core::backend::spawn_background(async move {
         let _ = tokio::time::timeout(linger, node.unlock_raw(&keys, &token, publish)).await;
     });
 }

@@ -13,7 +13,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use distlock_core::{Backoff, RetryPolicy};
+use distlock_core::backend::Backoff;
+use distlock_core::RetryPolicy;
 use futures::StreamExt;
 use redis::Client;
 use tokio::sync::{mpsc, watch};

@@ -22,7 +22,10 @@ fn is_held_is_false_past_valid_until_while_the_runtime_is_stalled() {
         let harness = SingleHarness::new();
         let url = harness.child_env().remove(0).1;
         let a = harness.client().await.unwrap();
-        let name = format!("stalled/{}", &distlock_core::new_owner_token()[..12]);
+        let name = format!(
+            "stalled/{}",
+            &distlock_core::backend::new_owner_token()[..12]
+        );
         let options = AcquireOptions::try_once().with_ttl(Duration::from_millis(500));
         let g = a
             .acquire_opts(&name, &options)

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use distlock_core::backend::{Armed, Hold, HoldStatus, Undo};
 use distlock_core::observe::LossReason;
-use distlock_core::{Armed, Hold, HoldStatus, LockError, Result, Undo};
+use distlock_core::{LockError, Result};
 use zookeeper_client::{Error as ZkError, EventType};
 
 use crate::error::zk_error;

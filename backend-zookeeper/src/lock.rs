@@ -4,9 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use distlock_core::backend::{Armed, ConnectionRetry, Deadline, GuardParts, HoldStatus};
 use distlock_core::{
-    AcquireOptions, Armed, Capabilities, ConnectionRetry, Deadline, DistributedLock, ErrorKind,
-    GuardParts, HoldStatus, LockError, LockGuard, LockName, Result,
+    AcquireOptions, Capabilities, DistributedLock, ErrorKind, LockError, LockGuard, LockName,
+    Result,
 };
 use tokio::sync::Mutex;
 use zookeeper_client::{Acls, Client};
@@ -125,7 +126,7 @@ impl ZkLock {
         deadline: &Deadline,
     ) -> Result<Option<LockGuard>> {
         let client = session.client()?;
-        let token = distlock_core::new_owner_token();
+        let token = distlock_core::backend::new_owner_token();
         let parent = self.lock_path(name);
         let base = self.inner.config.base_path();
         let layout = Layout {

@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
+use distlock_core::backend::HoldStatus;
 use distlock_core::observe::LossReason;
-use distlock_core::{HoldStatus, LockError, Result};
+use distlock_core::{LockError, Result};
 use tokio::sync::watch;
 use zookeeper_client::{Client, SessionState, StateWatcher};
 

@@ -20,7 +20,7 @@ fn unique(label: &str) -> String {
 }
 
 fn uuid_like() -> String {
-    distlock_core::new_owner_token()[..12].to_string()
+    distlock_core::backend::new_owner_token()[..12].to_string()
 }
 
 async fn children(lock: &ZkLock, name: &str) -> Vec<String> {
@@ -302,7 +302,10 @@ async fn a_waiter_whose_node_vanished_never_claims_a_reused_sequence_number() {
         .delete(&format!("{parent}/{waiter_node}"), None)
         .await
         .unwrap();
-    let intruder = format!("{parent}/_c_{}-lock-", distlock_core::new_owner_token());
+    let intruder = format!(
+        "{parent}/_c_{}-lock-",
+        distlock_core::backend::new_owner_token()
+    );
     let seq_mode = CreateMode::EphemeralSequential
         .with_acls(distlock_zookeeper::zookeeper_client::Acls::anyone_all());
     let container =

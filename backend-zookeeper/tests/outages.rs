@@ -14,7 +14,7 @@ use distlock_core::{AcquireOptions, ErrorKind, LockExt, RetryPolicy};
 fn unique(label: &str) -> String {
     format!(
         "outages/{label}/{}",
-        &distlock_core::new_owner_token()[..12]
+        &distlock_core::backend::new_owner_token()[..12]
     )
 }
 

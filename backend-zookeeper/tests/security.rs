@@ -21,7 +21,10 @@ fn secure_url(user: &str, password: &str, root: &str) -> String {
 }
 
 fn fresh_root() -> String {
-    format!("/secure-{}", &distlock_core::new_owner_token()[..10])
+    format!(
+        "/secure-{}",
+        &distlock_core::backend::new_owner_token()[..10]
+    )
 }
 
 async fn raw_client(auth: Option<&str>) -> Client {

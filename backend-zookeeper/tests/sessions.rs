@@ -14,7 +14,7 @@ use distlock_zookeeper::ZkLock;
 fn unique(label: &str) -> String {
     format!(
         "sessions/{label}/{}",
-        &distlock_core::new_owner_token()[..12]
+        &distlock_core::backend::new_owner_token()[..12]
     )
 }
 

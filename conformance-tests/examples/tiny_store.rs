@@ -19,9 +19,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use distlock_conformance::{Faults, Harness};
+use distlock_core::backend::{new_owner_token, GuardParts, Hold, HoldStatus, Lease};
 use distlock_core::{
-    new_owner_token, AcquireOptions, Capabilities, DistributedLock, GuardParts, Hold, HoldStatus,
-    Lease, LockError, LockGuard, LockName, Result, Wait,
+    AcquireOptions, Capabilities, DistributedLock, LockError, LockGuard, LockName, Result, Wait,
 };
 use tokio::sync::Notify;
 use tokio::time::Instant;

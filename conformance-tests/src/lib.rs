@@ -8,10 +8,10 @@
 //!
 //! [`examples/tiny_store.rs`](https://example.invalid/distlock/tree/main/conformance-tests/examples/tiny_store.rs)
 //! is a whole backend over a tiny lease table and its suite, in one file: the rows, a
-//! [`Hold`](distlock_core::Hold) per row (compare-owner release and extend that honour
+//! [`Hold`](distlock_core::backend::Hold) per row (compare-owner release and extend that honour
 //! expiry), a real [`LockGuard`](distlock_core::LockGuard) built from
-//! [`GuardParts`](distlock_core::GuardParts) with a [`HoldStatus`](distlock_core::HoldStatus)
-//! the store keeps a clone of and a [`Lease`](distlock_core::Lease) the guard renews, a
+//! [`GuardParts`](distlock_core::backend::GuardParts) with a [`HoldStatus`](distlock_core::backend::HoldStatus)
+//! the store keeps a clone of and a [`Lease`](distlock_core::backend::Lease) the guard renews, a
 //! harness with one-time async setup, and a [`Faults::lose_hold`] that finds the hold in the
 //! store. CI runs it (`cargo test -p distlock-conformance --example tiny_store`). Start
 //! from it.
@@ -80,7 +80,7 @@
 //! your backend does, e.g. [`LockName::escaped`](distlock_core::LockName::escaped) or
 //! [`LockName::hashed`](distlock_core::LockName::hashed)),
 //! [`LockGuard::owner_token`](distlock_core::LockGuard::owner_token) (the random token your
-//! backend put in [`GuardParts::owner_token`](distlock_core::GuardParts::owner_token) and
+//! backend put in [`GuardParts::owner_token`](distlock_core::backend::GuardParts::owner_token) and
 //! stored with the hold: a Redis value, a ZooKeeper node name, a row's owner column) and
 //! [`LockGuard::fencing_token`](distlock_core::LockGuard::fencing_token). Find the record by
 //! name, check the owner token, then lose it the way your store loses holds: lapse its

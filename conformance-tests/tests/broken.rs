@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use distlock_conformance::{run_case, Case, Faults, Harness};
+use distlock_core::backend::{
+    new_owner_token, ConnectionRetry, Deadline, GuardParts, Hold, HoldStatus, Lease,
+};
 use distlock_core::{
-    new_owner_token, AcquireOptions, Capabilities, ConnectionRetry, Deadline, DistributedLock,
-    GuardParts, Hold, HoldStatus, Lease, LockError, LockGuard, LockName, Result, Wait,
+    AcquireOptions, Capabilities, DistributedLock, LockError, LockGuard, LockName, Result, Wait,
 };
 use tokio::sync::Notify;
 use tokio::time::Instant;

@@ -17,18 +17,23 @@
 //!
 //! # Policies every backend shares
 //!
-//! Behaviour that must be the same on every backend lives here once, and backends apply it:
-//! [`Deadline`] turns a [`Wait`] into a deadline (zero limit = try, huge limit = very long
-//! wait); [`RetryPolicy`] (in [`AcquireOptions::retry`], driven by [`ConnectionRetry`] or
-//! [`retry_connection_failures`]) decides how a waiting acquire rides out connection
-//! failures; [`Armed`] undoes a half-done acquire when it fails or is cancelled; and
-//! [`spawn_background`] runs clean-up work when a runtime exists, leaving it to the store's
-//! backstop otherwise. Change one of them there, and every backend follows.
+//! Behaviour that must be the same on every backend lives here once, and backends apply it
+//! (the implementer's items are in [`backend`]):
+//! [`backend::Deadline`] turns a [`Wait`] into a deadline (zero limit = try, huge
+//! limit = very long wait); [`RetryPolicy`] (in [`AcquireOptions::retry`], driven by
+//! [`backend::ConnectionRetry`] or
+//! [`backend::retry_connection_failures`]) decides how a waiting
+//! acquire rides out connection failures; [`backend::Armed`] undoes a half-done
+//! acquire when it fails or is cancelled; and
+//! [`backend::spawn_background`] runs clean-up work when a runtime exists,
+//! leaving it to the store's backstop otherwise. Change one of them there, and every backend
+//! follows. Tracing spans and metrics are written once too, in [`observe`].
 //!
 //! [`LockExt::with_lock`] runs a body under a lock and releases it on every exit path; see
 //! [`scope`] for its contract and task-scoped reentrancy.
 #![warn(missing_docs)]
 
+pub mod backend;
 mod background;
 mod capabilities;
 mod client_id;
@@ -50,20 +55,23 @@ mod status;
 mod token;
 mod undo;
 
-pub use background::spawn_background;
 pub use capabilities::Capabilities;
 pub use client_id::ClientId;
-pub use deadline::Deadline;
 pub use error::{ErrorKind, LockError, Result};
-pub use guard::{GuardParts, LockGuard};
-pub use hold::Hold;
+pub use guard::LockGuard;
 pub use inspect::{Finding, Holder, HolderMeta, Inspect, Severity};
-pub use lease::Lease;
 pub use lock::{DistributedLock, LockExt};
 pub use name::LockName;
 pub use options::{AcquireOptions, Wait, DEFAULT_LEASE_TTL};
-pub use retry::{retry_connection_failures, Backoff, ConnectionRetry, RetryPolicy};
+pub use retry::RetryPolicy;
 pub use scope::ScopedLock;
-pub use status::{HoldStatus, LostSignal};
-pub use token::{new_owner_token, set_holder_label};
-pub use undo::{Armed, Undo};
+pub use status::LostSignal;
+pub use token::set_holder_label;
+
+// The implementer items live in `backend`; these hidden aliases keep code written against
+// the old paths compiling (branches merged later, third-party backends) until it moves.
+#[doc(hidden)]
+pub use backend::{
+    new_owner_token, retry_connection_failures, spawn_background, Armed, Backoff, ConnectionRetry,
+    Deadline, GuardParts, Hold, HoldStatus, Lease, Undo,
+};

@@ -24,7 +24,7 @@ pub enum Wait {
 
 impl Wait {
     /// When a wait that starts at `start` must give up (backends use
-    /// [`Deadline::start`](crate::Deadline::start), which builds on this): `None` for [`Wait::Try`] and
+    /// [`Deadline::start`](crate::backend::Deadline::start), which builds on this): `None` for [`Wait::Try`] and
     /// [`Wait::Forever`]. Saturates instead of overflowing, so `Wait::Up(Duration::MAX)`
     /// is a very long wait rather than a panic.
     pub fn deadline_from(self, start: Instant) -> Option<Instant> {

@@ -4,7 +4,7 @@
 //! be granted a lock) before it knows whether the caller will ever own the result. Until it
 //! hands a guard to the caller, an [`Armed`] holds what is needed to undo that; if the
 //! acquire fails or its future is dropped, the undo runs in the background (see
-//! [`spawn_background`](crate::spawn_background)), and without a runtime the store's
+//! [`spawn_background`](crate::backend::spawn_background)), and without a runtime the store's
 //! backstop frees it.
 
 use std::fmt;

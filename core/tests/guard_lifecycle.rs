@@ -7,10 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use distlock_core::{
-    lease::local_deadline, ErrorKind, GuardParts, Hold, HoldStatus, Lease, LockError, LockGuard,
-    LockName, Result,
-};
+use distlock_core::backend::{GuardParts, Hold, HoldStatus, Lease};
+use distlock_core::{lease::local_deadline, ErrorKind, LockError, LockGuard, LockName, Result};
 use tokio::time::Instant;
 
 #[derive(Debug, Default)]

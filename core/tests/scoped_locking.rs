@@ -439,14 +439,14 @@ async fn a_nested_scope_cannot_outlive_the_outer_release() {
 /// test signals by hand, as a renewal that failed on a dead connection would.
 #[derive(Debug, Default)]
 struct Unreachable {
-    status: Mutex<Option<distlock_core::HoldStatus>>,
+    status: Mutex<Option<distlock_core::backend::HoldStatus>>,
 }
 
 #[derive(Debug)]
 struct UnreachableHold;
 
 #[async_trait::async_trait]
-impl distlock_core::Hold for UnreachableHold {
+impl distlock_core::backend::Hold for UnreachableHold {
     async fn release(&self) -> distlock_core::Result<()> {
         Err(LockError::connection("the store is unreachable"))
     }
@@ -459,12 +459,12 @@ impl DistributedLock for Unreachable {
         name: &distlock_core::LockName,
         _: &AcquireOptions,
     ) -> distlock_core::Result<Option<distlock_core::LockGuard>> {
-        let status = distlock_core::HoldStatus::new();
+        let status = distlock_core::backend::HoldStatus::new();
         *self.status.lock().unwrap() = Some(status.clone());
         Ok(Some(distlock_core::LockGuard::new(
-            distlock_core::GuardParts {
+            distlock_core::backend::GuardParts {
                 name: name.clone(),
-                owner_token: distlock_core::new_owner_token(),
+                owner_token: distlock_core::backend::new_owner_token(),
                 fencing_token: Some(1),
                 hold: Arc::new(UnreachableHold),
                 status,

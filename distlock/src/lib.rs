@@ -209,9 +209,12 @@
 //!
 //! Implement [`DistributedLock`]: `acquire_with` (one acquire, honouring the wait) and
 //! `capabilities`, plus `backend_name` for the metrics. A successful acquire hands the
-//! guard its parts: the owner token ([`new_owner_token`]), the fencing token, a [`Hold`]
-//! (release, extend, release on drop), a [`HoldStatus`] your backend marks lost when it
-//! notices a loss, and a [`Lease`] if holds expire (the guard then renews them). Then run
+//! guard its [`backend::GuardParts`]: the owner token
+//! ([`backend::new_owner_token`]), the fencing token, a
+//! [`backend::Hold`] (release, extend, release on drop), a
+//! [`backend::HoldStatus`] your backend marks lost when it notices a loss, and a
+//! [`backend::Lease`] if holds expire (the guard then renews them); [`backend`] has
+//! them all, with the shared policies (deadline, retries, undo of a cancelled acquire). Then run
 //! the `distlock-conformance` suite on it: one macro call gives one test per case of the
 //! contract, and a claimed capability that does not hold fails. Offer [`Inspect`] too
 //! if your store can list holders.

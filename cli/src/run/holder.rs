@@ -288,7 +288,8 @@ mod tests {
     use std::pin::Pin;
     use std::sync::Arc;
 
-    use distlock::{GuardParts, Hold, HoldStatus, LockName, Result};
+    use distlock::backend::{GuardParts, Hold, HoldStatus};
+    use distlock::{LockName, Result};
 
     use super::*;
 
@@ -312,7 +313,7 @@ mod tests {
     fn guard(status: &HoldStatus) -> LockGuard {
         LockGuard::new(GuardParts {
             name: LockName::new("job").unwrap(),
-            owner_token: distlock::new_owner_token(),
+            owner_token: distlock::backend::new_owner_token(),
             fencing_token: None,
             hold: Arc::new(Unreachable),
             status: status.clone(),

@@ -134,7 +134,10 @@ fn replace(path: &Path, data: &[u8]) -> Result<()> {
         .ok_or_else(|| LockError::config(format!("{} names no file", path.display())))?;
     let mut temp_name = std::ffi::OsString::from(".");
     temp_name.push(file_name);
-    temp_name.push(format!(".{}.tmp", distlock_core::new_owner_token()));
+    temp_name.push(format!(
+        ".{}.tmp",
+        distlock_core::backend::new_owner_token()
+    ));
     let temp = dir.join(temp_name);
     let written = File::create(&temp)
         .and_then(|mut f| f.write_all(data).and_then(|()| f.sync_all()))
