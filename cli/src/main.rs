@@ -1,6 +1,7 @@
 //! `distlock`: run a command under a distributed lock, watch a demo, benchmark a backend.
 
 mod bench;
+mod check;
 mod demo;
 mod run;
 
@@ -34,6 +35,11 @@ enum Command {
     Run(run::RunArgs),
     /// Measures a backend against the raw store primitive it is built on, in one run.
     Bench(bench::BenchArgs),
+    /// Contends from several processes under injected faults and checks the histories.
+    Check(check::args::CheckArgs),
+    /// One contending process of `distlock check` (internal).
+    #[command(hide = true)]
+    CheckWorker(check::args::WorkerArgs),
 }
 
 #[tokio::main]
@@ -43,6 +49,8 @@ async fn main() -> ExitCode {
         Command::Demo(args) => demo::demo(args).await,
         Command::Run(args) => run::run(args).await,
         Command::Bench(args) => bench::bench(args).await,
+        Command::Check(args) => check::check(args).await,
+        Command::CheckWorker(args) => check::worker::worker(args).await,
     };
     match result {
         Ok(code) => code,
