@@ -31,13 +31,13 @@ pub struct Hold {
     pub token: Option<u64>,
     /// When the acquire returned (monotonic ns).
     pub start: u64,
-    /// When the release returned.
+    /// When the release was called: the end of the critical section.
     pub end: Option<u64>,
     /// When the lost signal was logged.
     pub lost: Option<u64>,
     /// What the release said.
     pub release: Option<Release>,
-    /// When the nemesis SIGKILLed the worker during this hold.
+    /// When the nemesis had SIGKILLed (and reaped) the worker during this hold.
     pub killed: Option<u64>,
 }
 
@@ -115,9 +115,9 @@ pub fn holds_of(holder: &str, events: &[WorkerEvent], faults: &[FaultRecord]) ->
                     h.lost.get_or_insert(*mono);
                 }
             }
-            WorkerEvent::Released { mono, result, .. } => {
+            WorkerEvent::Released { called, result, .. } => {
                 if let Some(mut h) = open.take() {
-                    h.end = Some(*mono);
+                    h.end = Some(*called);
                     h.release = Some(result.clone());
                     holds.push(h);
                 }
@@ -129,7 +129,7 @@ pub fn holds_of(holder: &str, events: &[WorkerEvent], faults: &[FaultRecord]) ->
         h.killed = faults
             .iter()
             .filter(|f| f.fault == Fault::HolderKill && f.target.as_deref() == Some(holder))
-            .map(|f| f.start)
+            .map(|f| f.end)
             .find(|&t| t >= h.start);
         holds.push(h);
     }
@@ -186,7 +186,8 @@ pub struct PhaseStats {
     pub faults: usize,
     /// Overlaps with an explanation, by explanation.
     pub explained: BTreeMap<String, usize>,
-    /// The longest explained overlap (ms).
+    /// The longest time two workers believed they held the lock, over explained overlaps:
+    /// from the first later hold's start to the earlier holder's end (ms).
     pub max_explained_overlap_ms: f64,
     /// Overlaps without one: violations.
     pub unexplained: usize,
@@ -341,15 +342,22 @@ pub fn check(input: &Input) -> Findings {
         p.losses_reported_at_release +=
             usize::from(h.lost.is_none() && h.release == Some(Release::NotHeld));
     }
+    let mut first_later: BTreeMap<usize, u64> = BTreeMap::new();
     for o in &overlaps {
         let p = &mut phases[phase_of(input.holds[o.later].start)];
         match &o.explanation {
             Some(why) => {
                 *p.explained.entry(why.clone()).or_default() += 1;
-                p.max_explained_overlap_ms = p.max_explained_overlap_ms.max(ms(o.length));
+                let first = first_later.entry(o.earlier).or_insert(u64::MAX);
+                *first = (*first).min(input.holds[o.later].start);
             }
             None => p.unexplained += 1,
         }
+    }
+    for (&earlier, &first) in &first_later {
+        let window = input.holds[earlier].until(input.end).saturating_sub(first);
+        let p = &mut phases[phase_of(first)];
+        p.max_explained_overlap_ms = p.max_explained_overlap_ms.max(ms(window));
     }
     for &(_, i) in &out_of_order {
         phases[phase_of(input.register[i].mono)].out_of_order_writes += 1;

@@ -57,8 +57,10 @@ pub enum WorkerEvent {
     Write { mono: u64, token: u64, accepted: bool },
     /// The guard's lost signal fired (or `is_held` turned false) during the hold.
     Lost { mono: u64, wall: u64, reason: String },
-    /// The release returned.
+    /// The release returned; `called` is when it was called, which ends the critical
+    /// section (the store may free the lock before the reply arrives).
     Released {
+        called: u64,
         mono: u64,
         wall: u64,
         result: Release,

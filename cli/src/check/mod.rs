@@ -173,8 +173,7 @@ async fn campaign(target: &Target, args: &CheckArgs) -> Result<report::Report, L
     let mut outcome = warm;
     if outcome.is_ok() {
         for &fault in &phases {
-            let until = tokio::time::Instant::now() + per_phase;
-            if let Err(e) = nemesis.phase(fault, until).await {
+            if let Err(e) = nemesis.phase(fault, per_phase).await {
                 outcome = Err(format!("the nemesis failed in phase {}: {e}", fault.name()));
                 break;
             }

@@ -31,37 +31,56 @@ impl Nemesis<'_> {
         (self.target.backstop * 2).max(Duration::from_millis(700)) + Duration::from_millis(300)
     }
 
-    /// Runs one phase of `fault` until `until`: quiet time, a fault, quiet time, …
+    /// Runs one phase of `fault` for `length`: a short quiet time, a fault, then quiet time
+    /// past the backstop before each further fault. Every phase but `none` injects at
+    /// least one fault, so a phase may run past `length` (by one fault and its recovery).
     ///
     /// # Cancel safety
     /// Not cancel safe: a dropped phase may leave a worker or the server frozen.
-    pub async fn phase(&mut self, fault: Fault, until: Instant) -> std::io::Result<()> {
+    pub async fn phase(&mut self, fault: Fault, length: Duration) -> std::io::Result<()> {
+        let until = Instant::now() + length;
         self.log.append(&NemesisEvent::Phase {
             fault,
             mono: mono_ns(),
             wall: wall_ns(),
         })?;
+        if fault == Fault::None {
+            tokio::time::sleep_until(until).await;
+            return Ok(());
+        }
+        let jitter = || Duration::from_millis(rand::rng().random_range(0..400));
+        tokio::time::sleep(Duration::from_millis(300) + jitter()).await;
         loop {
-            let quiet = self.target.backstop.max(Duration::from_millis(400))
-                + Duration::from_millis(rand::rng().random_range(0..400));
-            tokio::time::sleep_until((Instant::now() + quiet).min(until)).await;
-            if fault == Fault::None || Instant::now() + self.freeze_length() / 2 > until {
+            self.inject(fault).await?;
+            // Recovery: the backstop passes, holds resume.
+            let quiet = self.target.backstop.max(Duration::from_millis(400)) + jitter();
+            let next = Instant::now() + quiet;
+            if next + self.fault_length(fault) > until {
                 break;
             }
-            self.inject(fault).await?;
+            tokio::time::sleep_until(next).await;
         }
-        tokio::time::sleep_until(until).await;
+        tokio::time::sleep_until(until.max(Instant::now() + self.target.backstop)).await;
         Ok(())
     }
 
+    fn fault_length(&self, fault: Fault) -> Duration {
+        match fault {
+            Fault::HolderStop | Fault::ConnFreeze | Fault::ServerPause => self.freeze_length(),
+            _ => Duration::from_millis(100),
+        }
+    }
+
     async fn inject(&mut self, fault: Fault) -> std::io::Result<()> {
-        let start = mono_ns();
+        let mut start = mono_ns();
+        let mut end = None;
         let mut target = None;
         let detail = match fault {
             Fault::None => String::new(),
             Fault::HolderStop => {
                 let slot = self.workers.holder().await;
                 target = Some(self.workers.id(slot));
+                start = mono_ns();
                 self.workers.stop(slot, true);
                 tokio::time::sleep(self.freeze_length()).await;
                 self.workers.stop(slot, false);
@@ -70,7 +89,9 @@ impl Nemesis<'_> {
             Fault::HolderKill => {
                 let slot = self.workers.holder().await;
                 target = Some(self.workers.id(slot));
-                self.workers.kill_and_respawn(slot).await?;
+                start = mono_ns();
+                // The fault ends when the worker is known dead, before its successor starts.
+                end = Some(self.workers.kill_and_respawn(slot).await?);
                 "SIGKILL, respawned".to_string()
             }
             Fault::ConnCut => {
@@ -111,7 +132,7 @@ impl Nemesis<'_> {
         self.log.append(&NemesisEvent::Fault {
             fault,
             start,
-            end: mono_ns(),
+            end: end.unwrap_or_else(mono_ns),
             target,
             detail,
         })

@@ -69,17 +69,25 @@ pub fn report(
 }
 
 fn excerpts(input: &Input, findings: &Findings) -> Vec<String> {
-    let t0 = input.phases.first().map_or(0, |&(_, s)| s);
+    let t0 = input
+        .holds
+        .iter()
+        .map(|h| h.start)
+        .chain(input.phases.first().map(|&(_, s)| s))
+        .min()
+        .unwrap_or(0);
     let at = |t: u64| format!("{:.1}ms", ms(t.saturating_sub(t0)));
     let hold = |h: &Hold| {
         format!(
-            "  hold by worker {} token {:?}: from {} to {} lost signal {} release {:?}{}",
+            "  hold by worker {} token {}: from {} to {}, lost signal {}, release {}{}",
             h.holder,
-            h.token,
+            h.token.map_or("none".into(), |t| t.to_string()),
             at(h.start),
             h.end.map_or("(never released)".into(), at),
             h.lost.map_or("never".into(), at),
-            h.release,
+            h.release
+                .as_ref()
+                .map_or("none".into(), |r| format!("{r:?}").to_lowercase()),
             h.killed.map_or(String::new(), |k| format!(", killed at {}", at(k))),
         )
     };

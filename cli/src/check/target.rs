@@ -47,6 +47,9 @@ impl Kind {
             }
             (Kind::Redis, Fault::ServerRestart) => Some("Redis restart without persistence"),
             (Kind::Mysql, Fault::SessionKill) => Some("MySQL KILL, within one probe interval"),
+            (Kind::Mysql, Fault::ConnCut) => {
+                Some("MySQL connection loss drops GET_LOCK, within one probe interval")
+            }
             (Kind::Mysql, Fault::ServerRestart) => {
                 Some("MySQL restart drops GET_LOCK, within one probe interval")
             }
@@ -105,7 +108,9 @@ impl Target {
                 _ => Ok(()),
             },
             Fault::ServerPause | Fault::ServerRestart | Fault::SessionKill => {
-                if self.server.is_none() {
+                if matches!(self.kind, Kind::File | Kind::Other) {
+                    Err("no server")
+                } else if self.server.is_none() {
                     Err("needs a throwaway server (no --url)")
                 } else if !server_faults {
                     Err("needs --server-faults")

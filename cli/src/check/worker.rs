@@ -142,6 +142,7 @@ async fn hold(
         // fence stops it.
         None => write(log),
     }
+    let called = mono_ns();
     let (result, detail) = match tokio::time::timeout(CALL_LIMIT, guard.release()).await {
         Ok(Ok(())) => (Release::Ok, String::new()),
         Ok(Err(e)) => (
@@ -155,6 +156,7 @@ async fn hold(
         Err(_) => (Release::Error, "release call timed out".to_string()),
     };
     let _ = log.append(&WorkerEvent::Released {
+        called,
         mono: mono_ns(),
         wall: wall_ns(),
         result,

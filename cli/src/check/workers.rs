@@ -116,14 +116,16 @@ impl Workers {
         }
     }
 
-    /// SIGKILLs one worker, reaps it, and starts its successor.
-    pub async fn kill_and_respawn(&mut self, slot: usize) -> io::Result<()> {
+    /// SIGKILLs one worker, reaps it, and starts its successor. Returns when it was
+    /// reaped (monotonic ns): it was dead by then.
+    pub async fn kill_and_respawn(&mut self, slot: usize) -> io::Result<u64> {
         self.signal(slot, Signal::KILL);
         let _ = self.slots[slot].child.wait().await;
+        let dead = super::history::mono_ns();
         let generation = self.slots[slot].generation + 1;
         let child = self.spawn(slot, generation)?;
         self.slots[slot] = Slot { child, generation };
-        Ok(())
+        Ok(dead)
     }
 
     /// Asks every worker to finish its hold and exit (SIGCONT, SIGTERM); SIGKILLs those
