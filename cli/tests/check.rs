@@ -34,11 +34,21 @@ fn check(args: &[&str]) -> Output {
 fn a_sound_file_backend_passes_under_holder_faults() {
     let url = format!("file://{}", dir("sound").display());
     let out = check(&[
-        "--url", &url, "--duration", "3s", "--processes", "3", "--faults", "none,holder-kill",
+        "--url",
+        &url,
+        "--duration",
+        "3s",
+        "--processes",
+        "3",
+        "--faults",
+        "none,holder-kill",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("verdict: PASS (0 violation(s))"), "{stdout}");
+    assert!(
+        stdout.contains("verdict: PASS (0 violation(s))"),
+        "{stdout}"
+    );
 }
 
 /// Test-only broken backend: each worker locks in its own directory (node-local locks).
@@ -59,7 +69,10 @@ fn file_locks_that_exclude_nothing_are_caught() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("unexplained overlap of"), "{stdout}");
-    assert!(stdout.contains("fenced write accepted out of order"), "{stdout}");
+    assert!(
+        stdout.contains("fenced write accepted out of order"),
+        "{stdout}"
+    );
     assert!(stdout.contains("verdict: FAIL"), "{stdout}");
 }
 
@@ -115,14 +128,24 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
 
 #[test]
 fn two_mariadb_servers_behind_a_round_robin_balancer_are_caught() {
-    let (a, b) = (MariaDbServer::start().unwrap(), MariaDbServer::start().unwrap());
+    let (a, b) = (
+        MariaDbServer::start().unwrap(),
+        MariaDbServer::start().unwrap(),
+    );
     let balancer = RoundRobin::start(vec![a.port(), b.port()]);
     let url = format!(
         "mysql://root@127.0.0.1:{}/mysql?probe_interval=250ms&probe_timeout=1s",
         balancer.port
     );
     let out = check(&[
-        "--url", &url, "--duration", "6s", "--processes", "4", "--faults", "none",
+        "--url",
+        &url,
+        "--duration",
+        "6s",
+        "--processes",
+        "4",
+        "--faults",
+        "none",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");

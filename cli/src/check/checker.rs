@@ -20,7 +20,8 @@ pub const NOTICE_SLACK: Duration = Duration::from_secs(2);
 /// Explanation of an overlap that began after the earlier holder's lost signal.
 pub const AFTER_LOST: &str = "began after the earlier holder's lost signal";
 /// Explanation of an overlap that began just before the lost signal was logged.
-pub const NEAR_LOST: &str = "began within 100 ms before the earlier holder's lost signal was logged";
+pub const NEAR_LOST: &str =
+    "began within 100 ms before the earlier holder's lost signal was logged";
 
 /// One hold, from a worker's history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -49,8 +50,9 @@ impl Hold {
 
     /// When the holder stopped believing it held the lock.
     fn noticed(&self, campaign_end: u64) -> u64 {
-        self.lost
-            .map_or(self.until(campaign_end), |l| l.min(self.until(campaign_end)))
+        self.lost.map_or(self.until(campaign_end), |l| {
+            l.min(self.until(campaign_end))
+        })
     }
 }
 
@@ -228,7 +230,10 @@ pub struct Findings {
 impl Findings {
     /// Whether anything must fail the run.
     pub fn violations(&self) -> usize {
-        self.overlaps.iter().filter(|o| o.explanation.is_none()).count()
+        self.overlaps
+            .iter()
+            .filter(|o| o.explanation.is_none())
+            .count()
             + self.out_of_order.len()
             + self.silent.len()
             + self.leaked.len()

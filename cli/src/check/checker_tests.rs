@@ -51,7 +51,11 @@ fn write(holder: &str, token: u64, accepted: bool) -> RegisterEntry {
 fn back_to_back_holds_pass() {
     let f = check(&input(
         Kind::Redis,
-        vec![hold("a", 1, 0, 10), hold("b", 2, 10, 20), hold("a", 3, 25, 30)],
+        vec![
+            hold("a", 1, 0, 10),
+            hold("b", 2, 10, 20),
+            hold("a", 3, 25, 30),
+        ],
     ));
     assert!(f.overlaps.is_empty());
     assert_eq!(f.violations(), 0);
@@ -102,7 +106,11 @@ fn a_frozen_holder_explains_an_overlap_only_on_backends_that_document_it() {
     let mut redis = input(Kind::Redis, holds.clone());
     redis.faults = vec![stop.clone()];
     let f = check(&redis);
-    assert!(f.overlaps[0].explanation.as_deref().unwrap().contains("frozen holder"));
+    assert!(f.overlaps[0]
+        .explanation
+        .as_deref()
+        .unwrap()
+        .contains("frozen holder"));
     // The release said Ok: the stale holder was not told. That is a silent loss even
     // though the overlap itself is documented.
     assert_eq!(f.silent, vec![0]);
@@ -158,7 +166,12 @@ fn a_killed_holder_ends_at_its_death_and_an_open_live_hold_is_leaked() {
 
 #[test]
 fn the_register_catches_writes_accepted_out_of_order() {
-    let ok = [write("a", 1, true), write("a", 1, true), write("b", 2, true), write("a", 1, false)];
+    let ok = [
+        write("a", 1, true),
+        write("a", 1, true),
+        write("b", 2, true),
+        write("a", 1, false),
+    ];
     assert!(out_of_order(&ok).is_empty());
     let older = [write("a", 2, true), write("b", 1, true)];
     assert_eq!(out_of_order(&older), vec![(0, 1)]);
@@ -182,7 +195,11 @@ fn a_hold_left_at_the_end_fails_the_run() {
 fn holds_and_faults_count_in_the_phase_they_began_in() {
     let mut i = input(
         Kind::Redis,
-        vec![hold("a", 1, 0, 10), hold("b", 2, 1000, 1010), hold("a", 3, 1020, 1030)],
+        vec![
+            hold("a", 1, 0, 10),
+            hold("b", 2, 1000, 1010),
+            hold("a", 3, 1020, 1030),
+        ],
     );
     i.phases = vec![(Fault::None, 0), (Fault::ConnCut, 500 * MS)];
     i.faults = vec![fault(Fault::ConnCut, 600, 600, None)];

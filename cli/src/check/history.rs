@@ -54,9 +54,17 @@ pub enum WorkerEvent {
         token: Option<u64>,
     },
     /// A fenced write at the register during the hold.
-    Write { mono: u64, token: u64, accepted: bool },
+    Write {
+        mono: u64,
+        token: u64,
+        accepted: bool,
+    },
     /// The guard's lost signal fired (or `is_held` turned false) during the hold.
-    Lost { mono: u64, wall: u64, reason: String },
+    Lost {
+        mono: u64,
+        wall: u64,
+        reason: String,
+    },
     /// The release returned; `called` is when it was called, which ends the critical
     /// section (the store may free the lock before the reply arrives).
     Released {

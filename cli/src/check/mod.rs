@@ -94,7 +94,10 @@ pub async fn check(mut args: CheckArgs) -> Result<ExitCode, LockError> {
     }
     let failed = reports.iter().filter(|r| r.violations > 0).count();
     if failed > 0 {
-        println!("distlock check: FAIL on {failed} of {} backend(s)", reports.len());
+        println!(
+            "distlock check: FAIL on {failed} of {} backend(s)",
+            reports.len()
+        );
         return Ok(ExitCode::from(1));
     }
     println!("distlock check: PASS on {} backend(s)", reports.len());
@@ -108,7 +111,7 @@ fn io_error(what: &str) -> impl Fn(std::io::Error) -> LockError + '_ {
 /// One backend's campaign: workers, proxy, nemesis phases, stop, final probe, checker.
 async fn campaign(target: &Target, args: &CheckArgs) -> Result<report::Report, LockError> {
     let dir = match &args.dir {
-        Some(d) => d.join(&target.label.replace(['/', ':', '@', '?'], "_")),
+        Some(d) => d.join(target.label.replace(['/', ':', '@', '?'], "_")),
         None => std::env::temp_dir().join(format!(
             "distlock-check-{}-{}",
             std::process::id(),
@@ -116,7 +119,11 @@ async fn campaign(target: &Target, args: &CheckArgs) -> Result<report::Report, L
         )),
     };
     std::fs::create_dir_all(&dir).map_err(io_error("cannot create the history directory"))?;
-    eprintln!("distlock check: {} (histories in {})", target.label, dir.display());
+    eprintln!(
+        "distlock check: {} (histories in {})",
+        target.label,
+        dir.display()
+    );
 
     let hosts = HostsOfUrl::parse(&target.url).map_err(io_error("cannot resolve the URL"))?;
     let proxy = match &hosts {
@@ -250,7 +257,9 @@ async fn wait_first_hold(dir: &Path) -> Result<(), String> {
             _ => None,
         })
         .unwrap_or_else(|| "no error logged".to_string());
-    Err(format!("no worker took the lock within {WARM_UP:?}; first error: {why}"))
+    Err(format!(
+        "no worker took the lock within {WARM_UP:?}; first error: {why}"
+    ))
 }
 
 /// After every worker stopped, the lock must be free within the backstop.

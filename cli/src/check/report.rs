@@ -88,7 +88,8 @@ fn excerpts(input: &Input, findings: &Findings) -> Vec<String> {
             h.release
                 .as_ref()
                 .map_or("none".into(), |r| format!("{r:?}").to_lowercase()),
-            h.killed.map_or(String::new(), |k| format!(", killed at {}", at(k))),
+            h.killed
+                .map_or(String::new(), |k| format!(", killed at {}", at(k))),
         )
     };
     let faults_between = |from: u64, to: u64| {
@@ -149,7 +150,9 @@ fn excerpts(input: &Input, findings: &Findings) -> Vec<String> {
         ));
     }
     if let Some(why) = &findings.held_at_end {
-        out.push(format!("lock still held after every worker stopped: {why}\n"));
+        out.push(format!(
+            "lock still held after every worker stopped: {why}\n"
+        ));
     }
     out
 }

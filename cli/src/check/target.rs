@@ -194,7 +194,10 @@ impl HostsOfUrl {
         let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(authority_end);
         let (prefix, hosts) = match authority.rfind('@') {
-            Some(at) => (format!("{scheme}://{}@", &authority[..at]), &authority[at + 1..]),
+            Some(at) => (
+                format!("{scheme}://{}@", &authority[..at]),
+                &authority[at + 1..],
+            ),
             None => (format!("{scheme}://"), authority),
         };
         let mut upstreams = Vec::new();
@@ -228,7 +231,10 @@ mod tests {
             .unwrap();
         assert_eq!(h.upstreams, vec!["127.0.0.1:3306".parse().unwrap()]);
         let proxy = "127.0.0.1:9".parse().unwrap();
-        assert_eq!(h.with_host(proxy), "mysql://u:p@127.0.0.1:9/db?probe_interval=1s");
+        assert_eq!(
+            h.with_host(proxy),
+            "mysql://u:p@127.0.0.1:9/db?probe_interval=1s"
+        );
         assert!(HostsOfUrl::parse("file:///tmp/x").unwrap().is_none());
     }
 

@@ -70,7 +70,12 @@ impl Workers {
         Command::new(std::env::current_exe()?)
             .arg("check-worker")
             .args(["--url", &self.plan.urls[slot], "--name", &self.plan.name])
-            .args(["--id", &id, "--ttl", &format!("{}ms", self.plan.ttl.as_millis())])
+            .args([
+                "--id",
+                &id,
+                "--ttl",
+                &format!("{}ms", self.plan.ttl.as_millis()),
+            ])
             .arg("--history")
             .arg(Self::history(&self.plan.dir, &id))
             .arg("--register")
