@@ -38,7 +38,7 @@ pub struct Hold {
     pub lost: Option<u64>,
     /// What the release said.
     pub release: Option<Release>,
-    /// When the nemesis had SIGKILLed (and reaped) the worker during this hold.
+    /// When the nemesis sent SIGKILL to the worker during this hold (it acts no more).
     pub killed: Option<u64>,
 }
 
@@ -131,7 +131,7 @@ pub fn holds_of(holder: &str, events: &[WorkerEvent], faults: &[FaultRecord]) ->
         h.killed = faults
             .iter()
             .filter(|f| f.fault == Fault::HolderKill && f.target.as_deref() == Some(holder))
-            .map(|f| f.end)
+            .map(|f| f.start)
             .find(|&t| t >= h.start);
         holds.push(h);
     }

@@ -147,11 +147,12 @@ fn a_killed_holder_ends_at_its_death_and_an_open_live_hold_is_leaked() {
         wall: 0,
         token: Some(1),
     }];
-    let kills = vec![fault(Fault::HolderKill, 8, 8, Some("a"))];
+    // SIGKILL sent at 8, reaped at 9: the worker acted no more after 8.
+    let kills = vec![fault(Fault::HolderKill, 8, 9, Some("a"))];
     let killed = holds_of("a", &events, &kills);
     assert_eq!(killed[0].killed, Some(8 * MS));
     let mut i = input(Kind::Redis, killed);
-    i.holds.push(hold("b", 2, 9, 12));
+    i.holds.push(hold("b", 2, 10, 12));
     i.faults = kills;
     let f = check(&i);
     assert!(f.overlaps.is_empty());

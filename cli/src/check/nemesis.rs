@@ -89,8 +89,9 @@ impl Nemesis<'_> {
             Fault::HolderKill => {
                 let slot = self.workers.holder().await;
                 target = Some(self.workers.id(slot));
+                // The worker acts no more once SIGKILL is sent; the fault ends when it is
+                // reaped, before its successor starts.
                 start = mono_ns();
-                // The fault ends when the worker is known dead, before its successor starts.
                 end = Some(self.workers.kill_and_respawn(slot).await?);
                 "SIGKILL, respawned".to_string()
             }
