@@ -126,12 +126,13 @@ pub struct CheckArgs {
     pub unsafe_split_file_locks_for_tests: bool,
 }
 
+/// The variable that hands a worker the URL to lock through (the proxy's address when
+/// there is one): the environment, never argv, so a password does not show in `ps`.
+pub const WORKER_URL_ENV: &str = "DISTLOCK_CHECK_WORKER_URL";
+
 /// The hidden `distlock check-worker`: one contending process of a campaign.
 #[derive(Args, Debug)]
 pub struct WorkerArgs {
-    /// The URL to lock through (the proxy's address when there is one).
-    #[arg(long)]
-    pub url: String,
     /// The lock name.
     #[arg(long)]
     pub name: String,

@@ -23,6 +23,12 @@ const CALL_LIMIT: Duration = Duration::from_secs(15);
 /// Not meant to be cancelled: it is a process's whole life.
 pub async fn worker(args: WorkerArgs) -> Result<ExitCode, distlock::LockError> {
     let io = |e: std::io::Error| distlock::LockError::config("check worker").with_source(e);
+    let url = std::env::var(super::args::WORKER_URL_ENV).map_err(|_| {
+        distlock::LockError::config(format!(
+            "check-worker is started by `distlock check`, which sets {}",
+            super::args::WORKER_URL_ENV
+        ))
+    })?;
     let mut log = Log::open(&args.history).map_err(io)?;
     let register = Register::open(&args.register).map_err(io)?;
     let parent = std::os::unix::process::parent_id();
@@ -40,7 +46,7 @@ pub async fn worker(args: WorkerArgs) -> Result<ExitCode, distlock::LockError> {
         }
         let client = match &lock {
             Some(client) => client,
-            None => match tokio::time::timeout(CALL_LIMIT, distlock::connect(&args.url)).await {
+            None => match tokio::time::timeout(CALL_LIMIT, distlock::connect(&url)).await {
                 Ok(Ok(client)) => lock.insert(client),
                 failed => {
                     let error = match failed {

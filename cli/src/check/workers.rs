@@ -69,7 +69,8 @@ impl Workers {
         let stderr = std::fs::File::create(self.plan.dir.join(format!("worker-{id}.stderr")))?;
         Command::new(std::env::current_exe()?)
             .arg("check-worker")
-            .args(["--url", &self.plan.urls[slot], "--name", &self.plan.name])
+            .env(super::args::WORKER_URL_ENV, &self.plan.urls[slot])
+            .args(["--name", &self.plan.name])
             .args([
                 "--id",
                 &id,
