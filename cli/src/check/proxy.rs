@@ -117,3 +117,69 @@ async fn pipe(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use super::*;
+
+    /// An echo server; returns its address.
+    async fn echo() -> SocketAddr {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    async fn roundtrip(s: &mut TcpStream, within: Duration) -> Option<usize> {
+        s.write_all(b"ping").await.ok()?;
+        let mut buf = [0u8; 4];
+        match tokio::time::timeout(within, s.read(&mut buf)).await {
+            Ok(Ok(n)) => Some(n),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn forwards_freezes_thaws_and_cuts() {
+        let proxy = Proxy::start(vec![echo().await]).await.unwrap();
+        let mut s = TcpStream::connect(proxy.addr()).await.unwrap();
+        let long = Duration::from_secs(5);
+        assert_eq!(roundtrip(&mut s, long).await, Some(4));
+
+        proxy.freeze(true);
+        assert_eq!(roundtrip(&mut s, Duration::from_millis(200)).await, None);
+        proxy.freeze(false);
+        // The frozen ping and this one both come back once thawed.
+        let mut buf = [0u8; 8];
+        s.write_all(b"ping").await.unwrap();
+        let mut got = 0;
+        while got < 8 {
+            got += tokio::time::timeout(long, s.read(&mut buf[got..]))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+
+        proxy.cut_all();
+        let n = tokio::time::timeout(long, s.read(&mut buf)).await.unwrap();
+        assert!(matches!(n, Ok(0) | Err(_)), "a cut connection ends: {n:?}");
+        // New connections still work.
+        let mut again = TcpStream::connect(proxy.addr()).await.unwrap();
+        assert_eq!(roundtrip(&mut again, long).await, Some(4));
+    }
+}
