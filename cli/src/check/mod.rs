@@ -218,7 +218,7 @@ async fn campaign(target: &Target, args: &CheckArgs) -> Result<report::Report, L
 
     let input = load(&dir, target, final_probe).map_err(io_error("cannot read the histories"))?;
     let findings = checker::check(&input);
-    let report = report::report(
+    let mut report = report::report(
         &target.label,
         &input,
         &findings,
@@ -227,10 +227,11 @@ async fn campaign(target: &Target, args: &CheckArgs) -> Result<report::Report, L
         skipped,
         dir.display().to_string(),
     );
-    print!("{}", report::text(&report));
-    if report.violations == 0 && args.dir.is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
+    let keep = report.violations > 0 || args.dir.is_some();
+    if !keep && std::fs::remove_dir_all(&dir).is_ok() {
+        report.histories = "removed (no violation; keep them with --dir)".to_string();
     }
+    print!("{}", report::text(&report));
     Ok(report)
 }
 
