@@ -217,7 +217,7 @@ pub fn text(r: &Report) -> String {
     }
     let _ = writeln!(
         s,
-        "verdict: {} ({} violation(s)); histories in {}",
+        "verdict: {} ({} violation(s)); histories: {}",
         r.verdict, r.violations, r.histories
     );
     s

@@ -92,6 +92,7 @@ pub fn start(backend: BackendName, ttl: Duration) -> io::Result<Target> {
         ));
         let mut target = Target::from_url(&format!("file://{}", dir.display()), ttl);
         target.label = label.to_string();
+        target.scratch = Some(dir);
         return Ok(target);
     }
     start_server(backend, label, ttl)

@@ -84,6 +84,16 @@ pub struct Target {
     pub backstop: Duration,
     /// Set for throwaway servers: the nemesis' handle for server faults.
     pub server: Option<Box<dyn ServerControl>>,
+    /// A scratch directory of the campaign's own (throwaway lock files), removed on drop.
+    pub scratch: Option<std::path::PathBuf>,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.scratch {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 impl Target {
@@ -96,6 +106,7 @@ impl Target {
             kind,
             backstop: backstop(kind, url, ttl),
             server: None,
+            scratch: None,
         }
     }
 
