@@ -30,6 +30,8 @@ pub struct Hold {
     pub holder: String,
     /// Its fencing token.
     pub token: Option<u64>,
+    /// When the acquire was called (monotonic ns): faults from then on can hit the hold.
+    pub requested: u64,
     /// When the acquire returned (monotonic ns).
     pub start: u64,
     /// When the release was called: the end of the critical section.
@@ -97,7 +99,12 @@ pub fn holds_of(holder: &str, events: &[WorkerEvent], faults: &[FaultRecord]) ->
     let mut open: Option<Hold> = None;
     for event in events {
         match event {
-            WorkerEvent::Acquired { mono, token, .. } => {
+            WorkerEvent::Acquired {
+                called,
+                mono,
+                token,
+                ..
+            } => {
                 if let Some(mut previous) = open.take() {
                     previous.end = Some(*mono);
                     holds.push(previous);
@@ -105,6 +112,7 @@ pub fn holds_of(holder: &str, events: &[WorkerEvent], faults: &[FaultRecord]) ->
                 open = Some(Hold {
                     holder: holder.to_string(),
                     token: *token,
+                    requested: if *called > 0 { *called } else { *mono },
                     start: *mono,
                     end: None,
                     lost: None,
@@ -279,7 +287,7 @@ fn explain(input: &Input, earlier: &Hold, later: &Hold) -> Option<String> {
     input.faults.iter().find_map(|f| {
         let name = kind.unsafe_fault(f.fault)?;
         let hit = f.start <= later.start
-            && f.end >= earlier.start
+            && f.end >= earlier.requested
             && (f.fault != Fault::HolderStop || f.target.as_deref() == Some(&earlier.holder))
             && noticed <= f.end + nanos(input.backstop + NOTICE_SLACK);
         hit.then(|| name.to_string())

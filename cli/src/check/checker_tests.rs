@@ -9,6 +9,7 @@ fn hold(holder: &str, token: u64, start: u64, end: u64) -> Hold {
     Hold {
         holder: holder.into(),
         token: Some(token),
+        requested: start * MS,
         start: start * MS,
         end: Some(end * MS),
         lost: None,
@@ -143,6 +144,7 @@ fn a_documented_fault_explains_only_until_the_holder_could_notice() {
 #[test]
 fn a_killed_holder_ends_at_its_death_and_an_open_live_hold_is_leaked() {
     let events = vec![WorkerEvent::Acquired {
+        called: 4 * MS,
         mono: 5 * MS,
         wall: 0,
         token: Some(1),
@@ -209,4 +211,21 @@ fn holds_and_faults_count_in_the_phase_they_began_in() {
     assert_eq!(f.phases[1].holds, 2);
     assert_eq!(f.phases[1].faults, 1);
     assert_eq!(f.phases[1].max_unavailability_ms, 400.0);
+}
+
+#[test]
+fn a_fault_during_the_acquire_call_can_explain_the_hold_s_loss() {
+    // The connection was cut after the server granted the lock but before the acquire
+    // returned: the hold was gone from its first moment.
+    let mut a = hold("a", 1, 100, 130);
+    a.requested = 90 * MS;
+    a.release = Some(Release::NotHeld);
+    let mut i = input(Kind::Mysql, vec![a.clone(), hold("b", 2, 108, 140)]);
+    i.faults = vec![fault(Fault::ConnCut, 99, 99, None)];
+    assert!(check(&i).overlaps[0].explanation.is_some());
+    // A cut before the acquire was even called explains nothing.
+    a.requested = 99 * MS + 1;
+    let mut i = input(Kind::Mysql, vec![a, hold("b", 2, 108, 140)]);
+    i.faults = vec![fault(Fault::ConnCut, 99, 99, None)];
+    assert_eq!(check(&i).overlaps[0].explanation, None);
 }

@@ -47,8 +47,11 @@ pub enum Release {
 pub enum WorkerEvent {
     /// The worker process started.
     Start { mono: u64, wall: u64, pid: u32 },
-    /// An acquire returned a hold.
+    /// An acquire returned a hold; `called` is when it was called (a fault in between can
+    /// already have hit the hold).
     Acquired {
+        #[serde(default)]
+        called: u64,
         mono: u64,
         wall: u64,
         token: Option<u64>,

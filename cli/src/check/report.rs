@@ -72,16 +72,17 @@ fn excerpts(input: &Input, findings: &Findings) -> Vec<String> {
     let t0 = input
         .holds
         .iter()
-        .map(|h| h.start)
+        .map(|h| h.requested)
         .chain(input.phases.first().map(|&(_, s)| s))
         .min()
         .unwrap_or(0);
     let at = |t: u64| format!("{:.1}ms", ms(t.saturating_sub(t0)));
     let hold = |h: &Hold| {
         format!(
-            "  hold by worker {} token {}: from {} to {}, lost signal {}, release {}{}",
+            "  hold by worker {} token {}: acquire called at {}, held from {} to {}, lost signal {}, release {}{}",
             h.holder,
             h.token.map_or("none".into(), |t| t.to_string()),
+            at(h.requested),
             at(h.start),
             h.end.map_or("(never released)".into(), at),
             h.lost.map_or("never".into(), at),
@@ -120,7 +121,7 @@ fn excerpts(input: &Input, findings: &Findings) -> Vec<String> {
         let (a, b) = (&input.holds[o.earlier], &input.holds[o.later]);
         let mut text = format!("unexplained overlap of {:.1} ms:\n", ms(o.length));
         let _ = writeln!(text, "{}\n{}", hold(a), hold(b));
-        for line in faults_between(a.start, b.end.unwrap_or(input.end)) {
+        for line in faults_between(a.requested, b.end.unwrap_or(input.end)) {
             let _ = writeln!(text, "{line}");
         }
         out.push(text);

@@ -64,13 +64,14 @@ pub async fn worker(args: WorkerArgs) -> Result<ExitCode, distlock::LockError> {
                 }
             },
         };
+        let called = mono_ns();
         let acquired = tokio::select! {
             _ = term.recv() => break,
             r = tokio::time::timeout(CALL_LIMIT, client.acquire_opts(&args.name, &options)) => r,
         };
         let failure = match acquired {
             Ok(Ok(Some(guard))) => {
-                if hold(&args, &mut log, &register, guard, &mut term).await {
+                if hold(&args, &mut log, &register, (called, guard), &mut term).await {
                     break;
                 }
                 None
@@ -108,11 +109,12 @@ async fn hold(
     args: &WorkerArgs,
     log: &mut Log,
     register: &Register,
-    guard: LockGuard,
+    (called, guard): (u64, LockGuard),
     term: &mut tokio::signal::unix::Signal,
 ) -> bool {
     let token = guard.fencing_token();
     let _ = log.append(&WorkerEvent::Acquired {
+        called,
         mono: mono_ns(),
         wall: wall_ns(),
         token,
