@@ -110,6 +110,18 @@ fn io_error(what: &str) -> impl Fn(std::io::Error) -> LockError + '_ {
 
 /// One backend's campaign: workers, proxy, nemesis phases, stop, final probe, checker.
 async fn campaign(target: &Target, args: &CheckArgs) -> Result<report::Report, LockError> {
+    // A bad URL or an unreachable store fails here, at once and with the backend's own
+    // error, rather than in every worker.
+    match tokio::time::timeout(Duration::from_secs(15), distlock::connect(&target.url)).await {
+        Ok(Ok(_client)) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            return Err(LockError::connection(format!(
+                "{}: no connection within 15 s",
+                target.label
+            )))
+        }
+    }
     let dir = match &args.dir {
         Some(d) => d.join(target.label.replace(['/', ':', '@', '?'], "_")),
         None => std::env::temp_dir().join(format!(
