@@ -152,3 +152,19 @@ fn two_mariadb_servers_behind_a_round_robin_balancer_are_caught() {
     assert!(stdout.contains("unexplained overlap of"), "{stdout}");
     assert!(stdout.contains("verdict: FAIL"), "{stdout}");
 }
+
+#[test]
+fn bad_input_is_a_clear_error_without_the_password() {
+    let out = check(&["--url", "bogus://x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown lock URL scheme"));
+
+    let out = check(&["--url", "redis://u:s3cret@127.0.0.1:1/", "--duration", "1s"]);
+    assert_eq!(out.status.code(), Some(1));
+    let all = format!("{out:?}");
+    assert!(all.contains("u:***@"), "{all}");
+    assert!(!all.contains("s3cret"), "{all}");
+
+    let out = check(&["--url", "file:///tmp/x", "--processes", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+}
