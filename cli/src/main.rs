@@ -1,6 +1,7 @@
 //! `distlock`: run a command under a distributed lock, watch a demo, benchmark a backend.
 
 mod bench;
+mod check;
 mod demo;
 mod diag;
 mod duration;
@@ -61,6 +62,11 @@ enum Command {
     /// One contender process of `distlock bench` (started by it).
     #[command(hide = true)]
     BenchProcess(bench::ProcessArgs),
+    /// Contends from several processes under injected faults and checks the histories.
+    Check(check::args::CheckArgs),
+    /// One contending process of `distlock check` (internal).
+    #[command(hide = true)]
+    CheckWorker(check::args::WorkerArgs),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +95,8 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::DemoBuyer(args) => demo::buyer(args).await,
         Command::Bench(args) => bench::bench(args).await,
         Command::BenchProcess(args) => bench::process(args).await,
+        Command::Check(args) => check::check(args).await,
+        Command::CheckWorker(args) => check::worker::worker(args).await,
         Command::Run(args) => {
             return run::run(args)
                 .await
