@@ -62,7 +62,11 @@ enum Command {
     /// One contender process of `distlock bench` (started by it).
     #[command(hide = true)]
     BenchProcess(bench::ProcessArgs),
-    /// Contends from several processes under injected faults and checks the histories.
+    /// Contends from several processes under injected faults and checks the histories
+    /// (exit code 1 on any violation; 78 bad settings, 69 store unreachable).
+    #[command(after_help = "Examples:\n  \
+        distlock check --url redis://127.0.0.1:6379/0 --duration 2m\n  \
+        distlock check --quick        # throwaway servers (build with --features testkit)")]
     Check(check::args::CheckArgs),
     /// One contending process of `distlock check` (internal).
     #[command(hide = true)]

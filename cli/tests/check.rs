@@ -155,16 +155,18 @@ fn two_mariadb_servers_behind_a_round_robin_balancer_are_caught() {
 
 #[test]
 fn bad_input_is_a_clear_error_without_the_password() {
+    // The CLI's exit-code table: 78 configuration, 69 store unreachable; 1 is kept for
+    // violations, so a script can tell "the lock is unsafe" from "check could not run".
     let out = check(&["--url", "bogus://x"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown lock URL scheme"));
 
     let out = check(&["--url", "redis://u:s3cret@127.0.0.1:1/", "--duration", "1s"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(69));
     let all = format!("{out:?}");
     assert!(all.contains("u:***@"), "{all}");
     assert!(!all.contains("s3cret"), "{all}");
 
     let out = check(&["--url", "file:///tmp/x", "--processes", "1"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
 }
