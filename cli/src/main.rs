@@ -1,6 +1,7 @@
 //! `distlock`: run a command under a distributed lock, watch a demo, benchmark a backend.
 
 mod bench;
+mod check;
 mod demo;
 mod diag;
 mod duration;
@@ -62,6 +63,15 @@ enum Command {
     /// One contender process of `distlock bench` (started by it).
     #[command(hide = true)]
     BenchProcess(bench::ProcessArgs),
+    /// Contends from several processes under injected faults and checks the histories
+    /// (exit code 1 on any violation; 78 bad settings, 69 store unreachable).
+    #[command(after_help = "Examples:\n  \
+        distlock check --url redis://127.0.0.1:6379/0 --duration 2m\n  \
+        distlock check --quick        # throwaway servers (build with --features testkit)")]
+    Check(check::args::CheckArgs),
+    /// One contending process of `distlock check` (internal).
+    #[command(hide = true)]
+    CheckWorker(check::args::WorkerArgs),
     /// Lists the held locks (name, fencing token, age, time left, holder host:pid and
     /// label), optionally under a name prefix; `--json` for scripts.
     Holders(ops::holders::HoldersArgs),
@@ -100,6 +110,8 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::DemoBuyer(args) => demo::buyer(args).await,
         Command::Bench(args) => bench::bench(args).await,
         Command::BenchProcess(args) => bench::process(args).await,
+        Command::Check(args) => check::check(args).await,
+        Command::CheckWorker(args) => check::worker::worker(args).await,
         Command::Holders(args) => ops::holders::holders(args).await,
         Command::Break(args) => ops::break_lock::break_lock(args).await,
         Command::Doctor(args) => ops::doctor::doctor(args).await,

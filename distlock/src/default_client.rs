@@ -26,20 +26,26 @@ pub fn set_default(client: impl DistributedLock + 'static) -> Result<()> {
     })
 }
 
-/// The process-wide default client: the one given to [`set_default`]. Without one, an
-/// error of kind [`Config`](distlock_core::ErrorKind::Config) that says how to set it.
+/// The process-wide default client: the one given to [`set_default`]; when none was set
+/// and `DISTLOCK_URL` is, the client [`connect_from_env`](crate::connect_from_env) makes
+/// (connected once, on first use, then kept; a failed connect is retried on the next call).
+/// With neither, an error of kind [`Config`](distlock_core::ErrorKind::Config) that says
+/// how to set one.
 ///
 /// # Cancel safety
-/// Cancel safe: it holds no lock.
+/// Cancel safe: it holds no lock; a dropped first connect is made again on the next call.
 pub async fn default_client() -> Result<Arc<dyn DistributedLock>> {
     DEFAULT.get_or_try_init(from_environment).await.cloned()
 }
 
-/// The hook for a default taken from the environment when none was set: the place where a
-/// `DISTLOCK_URL` connection (`connect_from_env`) plugs in, made once and then kept.
+/// The default taken from the environment when none was set, as `connect_from_env` reads it.
 async fn from_environment() -> Result<Arc<dyn DistributedLock>> {
-    Err(LockError::config(
-        "no default lock client: call distlock::set_default(client) once at start-up, or \
-         name the client with #[distlock::locked(locks = …)]",
-    ))
+    let url_set = std::env::var_os(crate::env::URL_VAR).is_some_and(|v| !v.is_empty());
+    if !url_set {
+        return Err(LockError::config(
+            "no default lock client: call distlock::set_default(client) once at start-up, \
+             set DISTLOCK_URL, or name the client with #[distlock::locked(locks = …)]",
+        ));
+    }
+    Ok(Arc::from(crate::connect_from_env().await?))
 }

@@ -290,7 +290,8 @@ pub use distlock_file::FileLock;
 ///   its background renewal (see [`AcquireOptions`]).
 /// - `locks = EXPR`: the client, evaluated at each call and borrowed for the call: a client,
 ///   `Box<dyn DistributedLock>`, `Arc<…>` or `&dyn DistributedLock`. Without it, the
-///   process-wide default of [`set_default`] ([`default_client`]); with none set, each
+///   process-wide default of [`set_default`] ([`default_client`]), or, when none was set,
+///   one connected once from `DISTLOCK_URL` ([`connect_from_env`]); with neither, each
 ///   call fails with error kind [`Config`](ErrorKind::Config).
 /// - `guard = lock`: binds the scope's [`ScopedLock`] to `lock` in the body, for its fencing
 ///   token ([`ScopedLock::fencing_token`]) or loss signal. The body is then built once the
