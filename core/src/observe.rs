@@ -1,8 +1,14 @@
 //! Tracing spans and [`metrics`] for every backend, written once here.
 //!
-//! distlock emits through the `tracing` and `metrics` facades and installs nothing: with no
-//! subscriber and no recorder the cost is a few atomic loads per acquire. Install any
-//! `tracing` subscriber and any `metrics` recorder (Prometheus, StatsD, …) to see them.
+//! distlock emits through the `tracing` and `metrics` facades and installs nothing. Install
+//! any `tracing` subscriber to see the spans and events. Metrics are **opt-in**: install any
+//! `metrics` recorder (Prometheus, StatsD, …) and call [`enable_metrics`] once at start-up
+//! (the `metrics` facade cannot tell whether a recorder is installed, and timing every
+//! acquire and hold for nobody is most of the instrumentation's cost).
+//!
+//! With no `tracing` subscriber ever set and metrics not enabled, an acquire goes straight
+//! to the backend: no span, no clock read, nothing attached to the guard (two atomic loads).
+//! A guard acquired then stays unobserved even if a subscriber is installed later.
 //!
 //! # Spans and events
 //!
@@ -38,7 +44,7 @@
 //! per backend.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -143,6 +149,26 @@ fn from_u8(raw: u8) -> NameLabel {
 pub fn configure(config: Config) {
     TRACE_NAMES.store(to_u8(config.names_in_traces), Ordering::Relaxed);
     METRIC_NAMES.store(to_u8(config.names_in_metrics), Ordering::Relaxed);
+}
+
+static METRICS: AtomicBool = AtomicBool::new(false);
+
+/// Turns on the metrics of this module for the whole process (they are off by default):
+/// call it once where you install your `metrics` recorder. There is no way back: metrics
+/// are meant to stay on for the life of a process.
+///
+/// ```
+/// // metrics::set_global_recorder(my_recorder)?;
+/// distlock_core::observe::enable_metrics();
+/// assert!(distlock_core::observe::metrics_enabled());
+/// ```
+pub fn enable_metrics() {
+    METRICS.store(true, Ordering::Relaxed);
+}
+
+/// Whether [`enable_metrics`] was called.
+pub fn metrics_enabled() -> bool {
+    METRICS.load(Ordering::Relaxed)
 }
 
 /// The configuration in force.
@@ -333,47 +359,58 @@ pub(crate) struct HoldObserver {
     backend: &'static str,
     lock: Option<Arc<str>>,
     span: Span,
-    started: Instant,
+    /// When the hold began; `None` when nothing wants durations (metrics off and the
+    /// "lock released" event disabled): reading the clock is a cost worth skipping.
+    started: Option<Instant>,
+    metrics: bool,
 }
 
 impl HoldObserver {
     fn held_for(&self) -> Duration {
-        self.started.elapsed()
+        self.started.map(|t| t.elapsed()).unwrap_or_default()
     }
 
     pub(crate) fn released(&self) {
         let held = self.held_for();
-        let outcome = Some(("outcome", "released"));
-        record(HOLD_DURATION, self.backend, outcome, &self.lock, held);
+        if self.metrics {
+            let outcome = Some(("outcome", "released"));
+            record(HOLD_DURATION, self.backend, outcome, &self.lock, held);
+        }
         tracing::debug!(parent: &self.span, held_ms = held.as_millis() as u64, "lock released");
     }
 
     pub(crate) fn lost(&self, reason: LossReason, error: &crate::LockError) {
-        let held = self.held_for();
-        let outcome = Some(("outcome", "lost"));
-        record(HOLD_DURATION, self.backend, outcome, &self.lock, held);
-        count(
-            LOSSES,
-            self.backend,
-            Some(("reason", reason.as_str())),
-            &self.lock,
-        );
+        if self.metrics {
+            let held = self.held_for();
+            let outcome = Some(("outcome", "lost"));
+            record(HOLD_DURATION, self.backend, outcome, &self.lock, held);
+            count(
+                LOSSES,
+                self.backend,
+                Some(("reason", reason.as_str())),
+                &self.lock,
+            );
+        }
         tracing::warn!(parent: &self.span, reason = reason.as_str(), error = %error, "lock lost");
     }
 
     pub(crate) fn renewed(&self, slack: Duration) {
-        count(RENEWALS, self.backend, Some(("outcome", "ok")), &self.lock);
-        record(LEASE_SLACK, self.backend, None, &self.lock, slack);
+        if self.metrics {
+            count(RENEWALS, self.backend, Some(("outcome", "ok")), &self.lock);
+            record(LEASE_SLACK, self.backend, None, &self.lock, slack);
+        }
     }
 
     pub(crate) fn renewal_failed(&self, rejected: bool, slack: Duration, error: &dyn fmt::Display) {
-        let outcome = if rejected { "rejected" } else { "failed" };
-        count(
-            RENEWALS,
-            self.backend,
-            Some(("outcome", outcome)),
-            &self.lock,
-        );
+        if self.metrics {
+            let outcome = if rejected { "rejected" } else { "failed" };
+            count(
+                RENEWALS,
+                self.backend,
+                Some(("outcome", outcome)),
+                &self.lock,
+            );
+        }
         tracing::warn!(
             parent: &self.span,
             error = %error,
@@ -390,6 +427,11 @@ pub(crate) async fn acquire<L: DistributedLock + ?Sized>(
     name: &LockName,
     options: &AcquireOptions,
 ) -> Result<Option<LockGuard>> {
+    let metrics = metrics_enabled();
+    // Nobody can be listening: skip spans, clocks and the guard's observer altogether.
+    if !metrics && !tracing::dispatcher::has_been_set() {
+        return lock.acquire_with(name, options).await;
+    }
     let backend = lock.backend_name();
     let span = tracing::info_span!(
         "distlock.acquire",
@@ -406,13 +448,14 @@ pub(crate) async fn acquire<L: DistributedLock + ?Sized>(
         }
         span.record("wait", tracing::field::debug(&options.wait));
     }
-    let started = Instant::now();
-    let result = lock
-        .acquire_with(name, options)
-        .instrument(span.clone())
-        .await;
-    let done = Instant::now();
-    let waited = done.saturating_duration_since(started);
+    let started = metrics.then(Instant::now);
+    let result = if traced {
+        lock.acquire_with(name, options)
+            .instrument(span.clone())
+            .await
+    } else {
+        lock.acquire_with(name, options).await
+    };
     let outcome = match (&result, options.wait) {
         (Ok(Some(_)), _) => "acquired",
         (Ok(None), Wait::Try) => "contended",
@@ -420,12 +463,19 @@ pub(crate) async fn acquire<L: DistributedLock + ?Sized>(
         (Err(e), _) if e.kind() == ErrorKind::Timeout => "timeout",
         (Err(_), _) => "error",
     };
-    let metric_name = shown(name, config().names_in_metrics).map(Arc::<str>::from);
-    let labelled = Some(("outcome", outcome));
-    record(ACQUIRE_WAIT, backend, labelled, &metric_name, waited);
-    count(ACQUIRES, backend, labelled, &metric_name);
-    if matches!(outcome, "contended" | "timeout") {
-        count(CONTENDED, backend, None, &metric_name);
+    let mut done = None;
+    let mut metric_name = None;
+    if let Some(started) = started {
+        let now = Instant::now();
+        done = Some(now);
+        metric_name = shown(name, config().names_in_metrics).map(Arc::<str>::from);
+        let waited = now.saturating_duration_since(started);
+        let labelled = Some(("outcome", outcome));
+        record(ACQUIRE_WAIT, backend, labelled, &metric_name, waited);
+        count(ACQUIRES, backend, labelled, &metric_name);
+        if matches!(outcome, "contended" | "timeout") {
+            count(CONTENDED, backend, None, &metric_name);
+        }
     }
     if traced {
         span.record("outcome", outcome);
@@ -445,8 +495,9 @@ pub(crate) async fn acquire<L: DistributedLock + ?Sized>(
             lock = Empty,
             fencing_token = Empty
         );
-        hold_span.follows_from(&span);
-        if !hold_span.is_disabled() {
+        let hold_traced = !hold_span.is_disabled();
+        if hold_traced {
+            hold_span.follows_from(&span);
             if let Some(shown) = shown(name, config().names_in_traces) {
                 hold_span.record("lock", shown);
             }
@@ -454,11 +505,14 @@ pub(crate) async fn acquire<L: DistributedLock + ?Sized>(
                 hold_span.record("fencing_token", token);
             }
         }
+        // The "lock released" event reports the time held.
+        let timed = done.is_some() || hold_traced || tracing::enabled!(tracing::Level::DEBUG);
         guard.observe(HoldObserver {
             backend,
             lock: metric_name,
             span: hold_span,
-            started: done,
+            started: done.or_else(|| timed.then(Instant::now)),
+            metrics,
         });
     }))
 }
@@ -466,8 +520,10 @@ pub(crate) async fn acquire<L: DistributedLock + ?Sized>(
 /// Records a forced release made through [`crate::Inspect::break_lock`]: call it from the
 /// breaking side once the store confirmed the break.
 pub fn forced_release(backend: &'static str, name: &LockName) {
-    let lock = shown(name, config().names_in_metrics).map(Arc::<str>::from);
-    count(FORCED_RELEASES, backend, None, &lock);
+    if metrics_enabled() {
+        let lock = shown(name, config().names_in_metrics).map(Arc::<str>::from);
+        count(FORCED_RELEASES, backend, None, &lock);
+    }
     let traced = shown(name, config().names_in_traces).unwrap_or_default();
     tracing::warn!(backend, lock = %traced, "forced release");
 }
