@@ -26,10 +26,13 @@ impl Deadline {
             Wait::Up(limit) if limit.is_zero() => Wait::Try,
             other => other,
         };
-        Deadline {
-            wait,
-            at: wait.deadline_from(Instant::now()),
-        }
+        // A try or an unbounded wait has no end to compute: no clock read (a measurable
+        // share of an in-memory try_acquire).
+        let at = match wait {
+            Wait::Up(_) => wait.deadline_from(Instant::now()),
+            Wait::Try | Wait::Forever => None,
+        };
+        Deadline { wait, at }
     }
 
     /// The wait, with a zero limit turned into [`Wait::Try`].
