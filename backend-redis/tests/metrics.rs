@@ -13,6 +13,8 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 #[test]
 fn renewals_slack_contention_and_a_break_are_measured() {
     let server = RedisServer::start().unwrap();
+    // Metrics are opt-in.
+    observe::enable_metrics();
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     // A thread-local recorder on a current-thread runtime: the watchdog runs on this thread.

@@ -78,6 +78,8 @@ fn with_recorder(scenario: impl AsyncFnOnce(&Snapshotter)) {
     // One at a time: one test changes the process-wide name setting.
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    // Metrics are opt-in (see `observe::enable_metrics`).
+    distlock_core::observe::enable_metrics();
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     metrics::with_local_recorder(&recorder, || {

@@ -203,7 +203,9 @@
 //! * **Tracing and metrics**: every acquire and hold is a `tracing` span, and losses,
 //!   renewal failures and forced releases are events; wait, hold time, contention, losses by
 //!   reason, renewals and lease slack go to the `metrics` facade. Nothing is installed for
-//!   you: add any subscriber and recorder. See [`observe`] for names and labels.
+//!   you: add any subscriber; for metrics, add any recorder and call
+//!   [`observe::enable_metrics`] once (they are off by default, so an unobserved acquire
+//!   costs nothing measurable). See [`observe`] for names and labels.
 //!
 //! # Write a backend
 //!
