@@ -1,7 +1,8 @@
 //! A fixed workload for measuring the cost of one `try_acquire` + `release` under
 //! `valgrind --tool=callgrind`: `overhead memory|file N` runs N uncontended cycles on one
 //! thread. Run it for two values of N and divide the difference in instructions by the
-//! difference in N to get the per-cycle cost without the start-up.
+//! difference in N to get the per-cycle cost without the start-up. With `DISTLOCK_OVERHEAD_SUBSCRIBER`
+//! set, a `tracing` subscriber that keeps warnings only is installed first, as the CLI does.
 
 use distlock_core::memory::MemoryLock;
 use distlock_core::{DistributedLock, LockExt};
@@ -21,6 +22,11 @@ async fn cycles(lock: &dyn DistributedLock, n: u64) {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    if std::env::var_os("DISTLOCK_OVERHEAD_SUBSCRIBER").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .init();
+    }
     let mut args = std::env::args().skip(1);
     let backend = args.next().unwrap_or_else(|| "memory".into());
     let n: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(10_000);
