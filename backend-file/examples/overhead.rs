@@ -33,8 +33,15 @@ async fn main() {
     match backend.as_str() {
         "memory" => cycles(&MemoryLock::new(), n).await,
         "file" => {
-            let dir = std::env::temp_dir().join(format!("distlock-overhead-{}", std::process::id()));
-            let lock = FileLock::new(&dir).expect("lock directory");
+            let dir =
+                std::env::temp_dir().join(format!("distlock-overhead-{}", std::process::id()));
+            let lock = match FileLock::new(&dir) {
+                Ok(lock) => lock,
+                Err(e) => {
+                    eprintln!("cannot use {}: {e}", dir.display());
+                    std::process::exit(1);
+                }
+            };
             cycles(&lock, n).await;
             let _ = std::fs::remove_dir_all(&dir);
         }
