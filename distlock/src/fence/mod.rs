@@ -9,8 +9,8 @@
 //!
 //! | resource | call | feature |
 //! |---|---|---|
-//! | a row of yours in MySQL/MariaDB | [`sql::check_and_bump`] inside your transaction | `mysql` |
-//! | a Redis key | [`redis::set`] (one Lua script: compare, `SET`, store the token) | `redis` |
+//! | a row of yours in MySQL/MariaDB | `sql::check_and_bump` inside your transaction | `mysql` |
+//! | a Redis key | `redis::set` (one Lua script: compare, `SET`, store the token) | `redis` |
 //! | a file | [`file::write`] (atomic replace, serialised with `flock`) | always |
 //!
 //! # The rule
