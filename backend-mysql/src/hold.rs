@@ -10,6 +10,7 @@ use tokio::sync::Mutex;
 use crate::config::Mode;
 use crate::conn::Pinned;
 use crate::error;
+use crate::schema::Shared;
 
 #[derive(Debug)]
 enum Slot {
@@ -27,11 +28,15 @@ pub(crate) struct MySqlHold {
     key: String,
     mode: Mode,
     probe_timeout: Duration,
+    /// Where a session goes after a confirmed release. Weak, so that a guard outliving its
+    /// client does not keep the client's idle sessions open.
+    shared: Weak<Shared>,
 }
 
 impl MySqlHold {
     /// Wraps `pinned` and starts probing it every `interval`.
     pub(crate) fn start(
+        shared: Weak<Shared>,
         pinned: Pinned,
         status: HoldStatus,
         key: String,
@@ -45,6 +50,7 @@ impl MySqlHold {
             key,
             mode,
             probe_timeout,
+            shared,
         });
         distlock_core::spawn_background(probe_loop(Arc::downgrade(&hold), status, interval));
         hold
@@ -127,8 +133,9 @@ async fn probe_loop(hold: Weak<MySqlHold>, status: HoldStatus, interval: Duratio
 
 #[async_trait]
 impl Hold for MySqlHold {
-    /// `RELEASE_LOCK` (checking it returns 1) or `COMMIT`, then closes the connection.
-    /// A release that cannot be confirmed closes and kills the session, which frees the lock.
+    /// `RELEASE_LOCK` (checking it returns 1) or `COMMIT`, then gives the session back to
+    /// the client's idle set. A release that cannot be confirmed closes and kills the
+    /// session, which frees the lock; such a session is never reused.
     ///
     /// # Cancel safety
     /// Cancel safe: dropped midway, the connection is closed and its session killed, which
@@ -180,7 +187,10 @@ impl Hold for MySqlHold {
             });
         match outcome {
             Ok(()) => {
-                pinned.close().await;
+                match self.shared.upgrade() {
+                    Some(shared) => shared.recycle(pinned).await,
+                    None => pinned.close().await,
+                }
                 Ok(())
             }
             Err(e) => {
