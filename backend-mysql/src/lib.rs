@@ -43,10 +43,11 @@
 //! a session that might still hold a lock is never reused. One session never carries two
 //! holds, so `GET_LOCK`'s per-session re-entrancy can never hand one name to two guards.
 //! The next acquire takes the most recently idled session (pinging it first if it sat idle
-//! for over a second; sessions idle longer than `probe_interval` are closed) or opens a
-//! new one; a session's id and client address (for `KILL`) and its settings are looked up
-//! and sent once per session. A client keeps at most 16 idle sessions; they close when
-//! the client is dropped. Every held or waiting lock is still one server connection (mind
+//! for over a second; sessions idle longer than `probe_interval`, which nothing keeps from
+//! the server's `wait_timeout`, are closed instead, at that acquire) or opens a new one; a
+//! session's id and client address (for `KILL`) and its settings are looked up and sent
+//! once per session. A client keeps at most 16 idle sessions, open until its next acquire
+//! finds them too old or the client is dropped: count them in `max_connections`. Every held or waiting lock is still one server connection (mind
 //! `max_connections`).
 //!
 //! If a release (or a cancelled acquire that may have been granted the lock) cannot be

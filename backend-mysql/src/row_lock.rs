@@ -9,8 +9,9 @@ use crate::conn::{bounded, Pinned};
 use crate::error;
 use crate::schema::{next_fencing_token, Shared};
 
-/// Opens a transaction on a pinned session (an idle one of this client, or a new one) and locks the name's row with
-/// `SELECT … FOR UPDATE` (`NOWAIT` for a try), creating the row first if it is missing.
+/// Opens a transaction on a pinned session (an idle one of this client, or a new one) and
+/// locks the name's row with `SELECT … FOR UPDATE` (`NOWAIT` for a try), creating the row
+/// when it is missing.
 /// The transaction stays open while the lock is held. The fencing token is drawn on a
 /// helper connection (autocommit), because rolling back the holder's transaction must not
 /// undo it (skipped, with the holder's record, when fencing is off). `None` when the wait
@@ -66,16 +67,9 @@ pub(crate) async fn acquire(
         pinned.read_committed = true;
     }
 
-    let created = bounded(io + Duration::from_secs(step), "creating the lock's row", {
-        ensure_row(&mut pinned, key)
-    })
-    .await?;
-    if !created && wait == Wait::Try {
-        // The insert ran in autocommit mode and was refused: the session holds nothing.
-        shared.recycle(pinned).await;
-        return Ok(None);
-    }
-
+    // The row of a name used before is locked at once; the row of a new name is created
+    // (outside any transaction) when the locking read finds none, and then locked.
+    let mut row_ensured = false;
     // The first attempt never waits, so a free row is taken however short the limit.
     let mut first = true;
     loop {
@@ -131,6 +125,31 @@ pub(crate) async fn acquire(
         };
         match outcome {
             Ok(Some(_)) => break,
+            Ok(None) if !row_ensured => {
+                // No row: the transaction locked nothing (READ COMMITTED takes no gap
+                // locks). End it, create the row, and start again with a non-waiting try.
+                row_ensured = true;
+                let conn = pinned.conn()?;
+                bounded(io, "ROLLBACK", async {
+                    sqlx::raw_sql("ROLLBACK")
+                        .execute(conn)
+                        .await
+                        .map_err(|e| error::map("ROLLBACK", e))
+                })
+                .await?;
+                let created = bounded(io + Duration::from_secs(step), "creating the lock's row", {
+                    ensure_row(&mut pinned, key)
+                })
+                .await?;
+                if !created && wait == Wait::Try {
+                    // The insert ran in autocommit mode and was refused: the session
+                    // holds nothing.
+                    shared.recycle(pinned).await;
+                    return Ok(None);
+                }
+                first = true;
+                continue;
+            }
             Ok(None) => {
                 return Err(LockError::backend(
                     "the lock's row vanished from distlock_locks",
