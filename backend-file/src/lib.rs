@@ -12,8 +12,9 @@
 //!   holder's close of its lock file (a release, or the kernel closing a dead holder's
 //!   files) wakes the waiters of every process within microseconds. Waiters keep their
 //!   file open between tries, so they never wake each other. A backstop retry runs at
-//!   least every 250 ms; without a watcher (other systems, inotify limits reached)
-//!   waiters poll with back-off up to 25 ms. A blocking `flock` cannot be cancelled or
+//!   least every 250 ms; without a watcher (other systems, inotify limits reached:
+//!   Linux allows 128 inotify instances per user by default, `fs.inotify.max_user_instances`,
+//!   and each waiting client uses one) waiters poll with back-off up to 25 ms. A blocking `flock` cannot be cancelled or
 //!   bounded without a thread that would later grab the lock behind the caller's back, so
 //!   it is not used. Woken waiters race for the lock: no FIFO order.
 //! - **Not provided**: leases (a hold lasts until release or process exit), lost detection
