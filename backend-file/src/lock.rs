@@ -5,26 +5,29 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::fence;
+use crate::hold::FileHold;
+use crate::path::lock_file;
+use crate::wake::Wakeups;
 use async_trait::async_trait;
 use distlock_core::backend::{new_owner_token, Backoff, Deadline, GuardParts, HoldStatus};
 use distlock_core::{
     AcquireOptions, Capabilities, DistributedLock, LockError, LockGuard, LockName, Result,
     RetryPolicy,
 };
-use tokio::sync::Notify;
 
-use crate::fence;
-use crate::hold::FileHold;
-use crate::path::lock_file;
+/// The longest pause between two tries of a waiter without a watcher (it polls).
+const MAX_POLL: Duration = Duration::from_millis(25);
+/// The longest pause of a waiter with a watcher: a backstop only, for a release whose
+/// event raced the unlock (a crashed holder's close) or was missed.
+const MAX_BACKSTOP: Duration = Duration::from_millis(250);
 
-const MAX_BACKOFF: Duration = Duration::from_millis(25);
-
-/// A client that locks files in one directory. Cheap to clone; clones share the in-process
-/// release notifications.
+/// A client that locks files in one directory. Cheap to clone; clones share the release
+/// wake-ups (and the directory watcher).
 #[derive(Clone, Debug)]
 pub struct FileLock {
     dir: PathBuf,
-    released: Arc<Notify>,
+    wakeups: Arc<Wakeups>,
 }
 
 impl FileLock {
@@ -40,7 +43,7 @@ impl FileLock {
         })?;
         Ok(FileLock {
             dir,
-            released: Arc::new(Notify::new()),
+            wakeups: Arc::new(Wakeups::new()),
         })
     }
 
@@ -49,9 +52,10 @@ impl FileLock {
         &self.dir
     }
 
-    fn try_once(&self, name: &LockName) -> Result<Option<(File, u64)>> {
+    /// Opens (creating it if needed) the name's lock file, for one acquire.
+    fn open(&self, name: &LockName) -> Result<File> {
         let path = lock_file(&self.dir, name);
-        let file = OpenOptions::new()
+        OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
@@ -59,7 +63,12 @@ impl FileLock {
             .open(&path)
             .map_err(|e| {
                 LockError::backend(format!("cannot open {}", path.display())).with_source(e)
-            })?;
+            })
+    }
+
+    /// One non-blocking `flock` on `file`: the fencing token if it was taken. A refused try
+    /// leaves `file` open and holding nothing, ready for the next try.
+    fn try_lock(file: &File) -> Result<Option<u64>> {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Ok(None),
@@ -67,10 +76,14 @@ impl FileLock {
                 return Err(LockError::backend("flock failed").with_source(e))
             }
         }
-        // Dropping `file` on the error path unlocks it.
-        let token = fence::bump(&file)
-            .map_err(|e| LockError::backend("cannot update the fencing counter").with_source(e))?;
-        Ok(Some((file, token)))
+        match fence::bump(file) {
+            Ok(token) => Ok(Some(token)),
+            Err(e) => {
+                // Not handed out: give the lock back at once.
+                let _ = file.unlock();
+                Err(LockError::backend("cannot update the fencing counter").with_source(e))
+            }
+        }
     }
 
     fn guard(&self, name: &LockName, file: File, fencing: u64) -> LockGuard {
@@ -80,7 +93,7 @@ impl FileLock {
             fencing_token: Some(fencing),
             hold: Arc::new(FileHold {
                 file: Mutex::new(Some(file)),
-                released: self.released.clone(),
+                released: self.wakeups.handle(),
             }),
             status: HoldStatus::new(),
             lease: None,
@@ -90,32 +103,49 @@ impl FileLock {
 
 #[async_trait]
 impl DistributedLock for FileLock {
+    /// Tries `flock` without blocking; a waiting acquire then sleeps until a release of a
+    /// lock file in the directory, by this process or (on Linux, through inotify) another,
+    /// and tries again. Waiters race for a freed lock: no FIFO order.
+    ///
     /// # Cancel safety
-    /// Cancel safe: every attempt is a non-blocking `try_lock`; a lock taken by an attempt is
-    /// owned by a `File` that is closed (unlocked) if the future is dropped.
+    /// Cancel safe: every attempt is a non-blocking `try_lock` on the acquire's own open
+    /// file, and a lock it takes is returned in the same step; if the future is dropped, the
+    /// file is closed, which unlocks it. No thread is left blocked in `flock`.
     async fn acquire_with(
         &self,
         name: &LockName,
         options: &AcquireOptions,
     ) -> Result<Option<LockGuard>> {
         let deadline = Deadline::start(options.wait);
-        // Polling, not retrying: the core's backoff shape, from 1 ms up to 25 ms.
-        let mut backoff = Backoff::new(&RetryPolicy {
+        let file = self.open(name)?;
+        if let Some(token) = Self::try_lock(&file)? {
+            return Ok(Some(self.guard(name, file, token)));
+        }
+        if deadline.is_try() || deadline.expired() {
+            return Ok(None);
+        }
+        let watched = self.wakeups.watch(&self.dir);
+        let policy = RetryPolicy {
             first_pause: Duration::from_millis(1),
-            max_pause: MAX_BACKOFF,
+            max_pause: if watched { MAX_BACKSTOP } else { MAX_POLL },
             ..RetryPolicy::default()
-        });
+        };
+        let mut backoff = Backoff::new(&policy);
         loop {
-            let released = self.released.notified();
-            if let Some((file, token)) = self.try_once(name)? {
+            // Registered before the try, so a release right after it still wakes us.
+            let released = self.wakeups.notified();
+            if let Some(token) = Self::try_lock(&file)? {
                 return Ok(Some(self.guard(name, file, token)));
             }
-            let mut nap = backoff.next_pause();
-            if deadline.is_try() || deadline.expired() {
+            if deadline.expired() {
                 return Ok(None);
             }
-            nap = deadline.cap(nap);
-            let _ = tokio::time::timeout(nap, released).await;
+            let nap = deadline.cap(backoff.next_pause());
+            if tokio::time::timeout(nap, released).await.is_ok() {
+                // A release: the next pauses start short again, in case the event came
+                // before the unlock (a dead holder's close) and the try below is refused.
+                backoff.reset();
+            }
         }
     }
 

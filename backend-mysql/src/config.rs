@@ -57,6 +57,12 @@ pub struct MySqlConfig {
     /// (never a negative `GET_LOCK` timeout, which MySQL and MariaDB read differently);
     /// row-lock mode rounds it to whole seconds, at least one. Default 60 s.
     pub wait_step: Duration,
+    /// Whether acquires draw fencing tokens (default `true`). Off, a guard has no token,
+    /// [`capabilities`](distlock_core::DistributedLock::capabilities) say no fencing, and
+    /// an acquire saves the counter's write (a round trip and a durable commit, that is an
+    /// fsync with `innodb_flush_log_at_trx_commit=1`); in row-lock mode it also skips
+    /// recording the holder in `distlock_locks`.
+    pub fencing: bool,
     redacted: String,
 }
 
@@ -79,6 +85,7 @@ impl MySqlConfig {
             probe_interval: DEFAULT_PROBE_INTERVAL,
             probe_timeout: default_probe_timeout(DEFAULT_PROBE_INTERVAL),
             wait_step: DEFAULT_WAIT_STEP,
+            fencing: true,
             redacted,
         }
     }
@@ -93,6 +100,12 @@ impl MySqlConfig {
     pub fn with_probe_interval(mut self, interval: Duration) -> Self {
         self.probe_interval = interval.max(Duration::from_millis(1));
         self.probe_timeout = default_probe_timeout(self.probe_interval);
+        self
+    }
+
+    /// Turns fencing tokens on (the default) or off; see [`MySqlConfig::fencing`].
+    pub fn with_fencing(mut self, on: bool) -> Self {
+        self.fencing = on;
         self
     }
 
@@ -136,6 +149,7 @@ impl fmt::Debug for MySqlConfig {
             .field("probe_interval", &self.probe_interval)
             .field("probe_timeout", &self.probe_timeout)
             .field("wait_step", &self.wait_step)
+            .field("fencing", &self.fencing)
             .finish_non_exhaustive()
     }
 }

@@ -1,10 +1,12 @@
-//! A connection pinned to one acquire and then to its hold, never shared and never pooled.
+//! A connection pinned to one acquire and then to its hold, never shared while it may hold
+//! a lock.
 //!
 //! `GET_LOCK` locks and open transactions belong to the session. A pooled connection keeps
 //! them after it goes back to the pool, and the next user of that connection silently
-//! "acquires" the same `GET_LOCK` name again (it is re-entrant per session). So every
-//! acquire opens its own connection, and the connection is closed, not recycled, when the
-//! hold ends.
+//! "acquires" the same `GET_LOCK` name again (it is re-entrant per session). So a session
+//! goes back to the client's idle set (see [`Shared::recycle`]) only once it is *known* to
+//! hold nothing: `RELEASE_LOCK` returned 1, `COMMIT`/`ROLLBACK` succeeded, or the server
+//! said no to the lock. Anything else closes it and `KILL`s it.
 
 use std::future::Future;
 use std::time::Duration;
@@ -20,6 +22,12 @@ use crate::schema::Shared;
 /// How long a cleanup `KILL` may take.
 const KILL_LIMIT: Duration = Duration::from_secs(5);
 
+/// An idle session reused within this time is used without a ping first: a server restart
+/// or a `wait_timeout` takes longer, and a session that died meanwhile fails its first
+/// statement, which an acquire treats like any lost connection (retried per the retry
+/// policy; the armed session is killed).
+const UNCHECKED_IDLE: Duration = Duration::from_secs(1);
+
 /// One dedicated server session.
 ///
 /// While *armed*, dropping it (a cancelled acquire, a release that could not be confirmed)
@@ -30,6 +38,11 @@ const KILL_LIMIT: Duration = Duration::from_secs(5);
 pub(crate) struct Pinned {
     conn: Option<MySqlConnection>,
     id: u64,
+    /// Session settings already sent on this session (row-lock mode), so a reused session
+    /// does not send them again: `innodb_lock_wait_timeout` and whether the isolation
+    /// level is `READ COMMITTED`.
+    pub(crate) lock_wait_step: Option<u64>,
+    pub(crate) read_committed: bool,
     /// Armed until the session is known to hold nothing: dropped armed, it kills the
     /// session in the background (core's arm/disarm guard).
     cleanup: Armed<KillSession>,
@@ -53,7 +66,43 @@ impl Undo for KillSession {
 }
 
 impl Pinned {
-    /// Opens a new session and learns its id.
+    /// A session for one acquire: an idle one of this client if there is one (checked with
+    /// a ping if it sat idle for a while), else a new one. Armed either way.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a session taken from the idle set holds nothing, so dropping it only
+    /// costs the session.
+    pub(crate) async fn checkout(shared: &Shared) -> Result<Self> {
+        while let Some((mut pinned, idle)) = shared.take_idle() {
+            pinned.cleanup.arm();
+            if idle < UNCHECKED_IDLE {
+                return Ok(pinned);
+            }
+            let alive = match pinned.conn.as_mut() {
+                Some(conn) => matches!(
+                    tokio::time::timeout(shared.config.probe_timeout, conn.ping()).await,
+                    Ok(Ok(()))
+                ),
+                None => false,
+            };
+            if alive {
+                return Ok(pinned);
+            }
+            // A session that went away while idle held nothing: just close our side.
+            pinned.cleanup.disarm();
+        }
+        Pinned::connect(shared).await
+    }
+
+    /// Whether the session may go back to the idle set: it was never handed a lock it could
+    /// still hold (the caller vouches for that) and nothing armed it since.
+    pub(crate) fn into_idle(mut self) -> Option<Self> {
+        self.cleanup.disarm();
+        self.conn.is_some().then_some(self)
+    }
+
+    /// Opens a new session and learns its id (and its client address, for a safe `KILL`):
+    /// once per session, however many acquires it serves.
     pub(crate) async fn connect(shared: &Shared) -> Result<Self> {
         let limit = shared.config.probe_timeout;
         let what = format!("connecting to MySQL at {}", shared.config.address());
@@ -88,6 +137,8 @@ impl Pinned {
         Ok(Pinned {
             conn: Some(conn),
             id,
+            lock_wait_step: None,
+            read_committed: false,
             cleanup: Armed::new(KillSession {
                 pool: shared.pool().clone(),
                 id,

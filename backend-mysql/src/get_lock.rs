@@ -10,8 +10,9 @@ use crate::conn::{bounded, Pinned};
 use crate::error;
 use crate::schema::{next_fencing_token, Shared};
 
-/// Takes `key` on a new pinned session, waiting on the server as `wait` says, then draws
-/// a fencing token on the same session. `None` when the wait ran out.
+/// Takes `key` on a pinned session (an idle one of this client, or a new one), waiting on
+/// the server as `wait` says, then draws a fencing token on the same session unless
+/// fencing is off. `None` when the wait ran out.
 ///
 /// # Cancel safety
 /// Cancel safe: the session is armed until the caller owns the hold, so a dropped acquire
@@ -20,11 +21,11 @@ pub(crate) async fn acquire(
     shared: &Shared,
     key: &str,
     deadline: &Deadline,
-) -> Result<Option<(Pinned, u64)>> {
+) -> Result<Option<(Pinned, Option<u64>)>> {
     // The acquire's deadline, shared by its retries (see `distlock_core::backend::Deadline`).
     let (wait, deadline) = (deadline.wait(), deadline.at());
     let io = shared.config.probe_timeout;
-    let mut pinned = Pinned::connect(shared).await?;
+    let mut pinned = Pinned::checkout(shared).await?;
     loop {
         let server_wait = match (wait, deadline) {
             (Wait::Up(_), Some(deadline)) => deadline.saturating_duration_since(Instant::now()),
@@ -50,7 +51,8 @@ pub(crate) async fn acquire(
                 if wait == Wait::Forever || time_left {
                     continue;
                 }
-                pinned.close().await;
+                // GET_LOCK said 0: the session holds nothing, so it can serve again.
+                shared.recycle(pinned).await;
                 return Ok(None);
             }
             None => {
@@ -60,7 +62,10 @@ pub(crate) async fn acquire(
             }
         }
     }
+    if !shared.config.fencing {
+        return Ok(Some((pinned, None)));
+    }
     let conn = pinned.conn()?;
     let token = bounded(io, "fencing", next_fencing_token(conn, key)).await?;
-    Ok(Some((pinned, token)))
+    Ok(Some((pinned, Some(token))))
 }

@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 use crate::config::Mode;
 use crate::conn::Pinned;
 use crate::error;
+use crate::schema::Shared;
 
 #[derive(Debug)]
 enum Slot {
@@ -29,11 +30,15 @@ pub(crate) struct MySqlHold {
     key: String,
     mode: Mode,
     probe_timeout: Duration,
+    /// Where a session goes after a confirmed release. Weak, so that a guard outliving its
+    /// client does not keep the client's idle sessions open.
+    shared: Weak<Shared>,
 }
 
 impl MySqlHold {
     /// Wraps `pinned` and starts probing it every `interval`.
     pub(crate) fn start(
+        shared: Weak<Shared>,
         pinned: Pinned,
         status: HoldStatus,
         key: String,
@@ -47,6 +52,7 @@ impl MySqlHold {
             key,
             mode,
             probe_timeout,
+            shared,
         });
         distlock_core::backend::spawn_background(probe_loop(
             Arc::downgrade(&hold),
@@ -135,8 +141,9 @@ async fn probe_loop(hold: Weak<MySqlHold>, status: HoldStatus, interval: Duratio
 
 #[async_trait]
 impl Hold for MySqlHold {
-    /// `RELEASE_LOCK` (checking it returns 1) or `COMMIT`, then closes the connection.
-    /// A release that cannot be confirmed closes and kills the session, which frees the lock.
+    /// `RELEASE_LOCK` (checking it returns 1) or `COMMIT`, then gives the session back to
+    /// the client's idle set. A release that cannot be confirmed closes and kills the
+    /// session, which frees the lock; such a session is never reused.
     ///
     /// # Cancel safety
     /// Cancel safe: dropped midway, the connection is closed and its session killed, which
@@ -188,7 +195,10 @@ impl Hold for MySqlHold {
             });
         match outcome {
             Ok(()) => {
-                pinned.close().await;
+                match self.shared.upgrade() {
+                    Some(shared) => shared.recycle(pinned).await,
+                    None => pinned.close().await,
+                }
                 Ok(())
             }
             Err(e) => {

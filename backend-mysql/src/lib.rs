@@ -31,15 +31,24 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Pinned connections: one per hold
+//! # Pinned sessions: one per hold, reused only once known to hold nothing
 //! Both kinds of lock belong to a server *session*, and a pooled connection keeps its
 //! session's locks after it is returned to the pool: the next user of that connection then
 //! "acquires" the same `GET_LOCK` name re-entrantly, and two tasks believe they hold it.
-//! So this backend never takes a lock on a pooled connection. **Every acquire opens its own
-//! connection, the hold keeps it (pinned) and the connection is closed when the hold
-//! ends.** This costs one connect per acquire and one server connection per held lock
-//! (mind `max_connections`), and buys isolation: one session never carries two holds, so
-//! `GET_LOCK`'s per-session re-entrancy can never hand one name to two guards.
+//! So a session serves one acquire and then its hold, alone (pinned), and goes back to the
+//! client's set of idle sessions only after a **confirmed** end: `RELEASE_LOCK` returned 1,
+//! `COMMIT` or `ROLLBACK` succeeded, or the server refused the lock (`GET_LOCK` returned
+//! 0, a `NOWAIT` or insert was refused outside a transaction). Every other ending (an
+//! error, a timeout, a cancelled acquire, a lost hold) closes and `KILL`s the session, so
+//! a session that might still hold a lock is never reused. One session never carries two
+//! holds, so `GET_LOCK`'s per-session re-entrancy can never hand one name to two guards.
+//! The next acquire takes the most recently idled session (pinging it first if it sat idle
+//! for over a second; sessions idle longer than `probe_interval`, which nothing keeps from
+//! the server's `wait_timeout`, are closed instead, at that acquire) or opens a new one; a
+//! session's id and client address (for `KILL`) and its settings are looked up and sent
+//! once per session. A client keeps at most 16 idle sessions, open until its next acquire
+//! finds them too old or the client is dropped: count them in `max_connections`. Every held or waiting lock is still one server connection (mind
+//! `max_connections`).
 //!
 //! If a release (or a cancelled acquire that may have been granted the lock) cannot be
 //! confirmed, the connection is closed and its session `KILL`ed from a helper connection,
@@ -54,7 +63,7 @@
 //! which every account has).
 //!
 //! # Reentrancy
-//! Not re-entrant. A second acquire of a name the same client already holds runs on a new
+//! Not re-entrant. A second acquire of a name the same client already holds runs on another
 //! session, so it is an ordinary contender: `try_acquire` returns `Ok(None)` and a limited
 //! wait ends in a `Timeout`. It never deadlocks and never corrupts the outer hold.
 //!
@@ -66,7 +75,8 @@
 //!
 //! # Fencing
 //! Table `distlock_fence` has one counter row per name. While the lock is held, the
-//! acquire increments it (`INSERT … ON DUPLICATE KEY UPDATE token = LAST_INSERT_ID(token +
+//! acquire increments it in one round trip (the new value comes back in the statement's
+//! OK packet) (`INSERT … ON DUPLICATE KEY UPDATE token = LAST_INSERT_ID(token +
 //! 1)`, autocommit) and returns the new value: strictly increasing across holders, and not
 //! undone when a holder's session dies. Tokens survive a server crash as far as InnoDB
 //! commits do: keep `innodb_flush_log_at_trx_commit=1` (the default). In row-lock mode
@@ -74,6 +84,13 @@
 //! holder's session is still alive after it. Tables are created on first use with
 //! `CREATE … IF NOT EXISTS`; the database is never created (name one that exists in the
 //! URL: a missing database is a `Config` error).
+//!
+//! The counter is durable, so with `innodb_flush_log_at_trx_commit=1` each acquire costs a
+//! redo-log flush (an fsync) on the server, most of the cost of an uncontended acquire on
+//! a slow disk. A client that does not use tokens can turn them off with `fencing=off` in
+//! the URL ([`MySqlConfig::with_fencing`]): its guards then have no token, its
+//! capabilities say no fencing, and an acquire is the bare `GET_LOCK` (row-lock mode: the
+//! locking `SELECT`, without recording the holder).
 //!
 //! # One mode per database
 //! A `GET_LOCK` holder and a row-lock holder of the same name do not exclude each other.
@@ -124,7 +141,7 @@
 //! lock is one server connection, plus up to four helper connections per client.
 //!
 //! # Capabilities
-//! Fencing, lost detection, cross-process. No leases (a hold lasts as long as its
+//! Fencing (unless `fencing=off`), lost detection, cross-process. No leases (a hold lasts as long as its
 //! connection, which is the backstop: a crashed holder's lock is freed as soon as the
 //! server sees its connection close), no FIFO guarantee, not re-entrant.
 #![warn(missing_docs)]
@@ -146,7 +163,9 @@ use async_trait::async_trait;
 use distlock_core::backend::{
     new_owner_token, retry_connection_failures, Deadline, GuardParts, HoldStatus,
 };
-use distlock_core::{AcquireOptions, Capabilities, DistributedLock, LockGuard, LockName, Result};
+use distlock_core::{
+    AcquireOptions, Capabilities, DistributedLock, ErrorKind, LockGuard, LockName, Result,
+};
 
 pub use config::{Mode, MySqlConfig, DEFAULT_PROBE_INTERVAL, DEFAULT_WAIT_STEP};
 pub use schema::{FENCE_TABLE, LOCKS_TABLE, MODE_TABLE};
@@ -199,7 +218,7 @@ impl MySqlLock {
 
 #[async_trait]
 impl DistributedLock for MySqlLock {
-    /// Acquires `name` on a new pinned connection. See the crate docs for each mode.
+    /// Acquires `name` on a pinned session (idle or new). See the crate docs for each mode.
     /// Connection failures during a wait are retried as `options.retry` says (core's
     /// [`RetryPolicy`](distlock_core::RetryPolicy)); a try reports them at once.
     ///
@@ -221,10 +240,19 @@ impl DistributedLock for MySqlLock {
             let key = &key;
             async move {
                 conn::bounded(io * 2, "creating the tables", shared.ensure_schema()).await?;
-                match shared.config.mode {
+                let got = match shared.config.mode {
                     Mode::GetLock => get_lock::acquire(shared, key, &deadline).await,
                     Mode::RowLock => row_lock::acquire(shared, key, &deadline).await,
+                };
+                // A lost connection may mean a restarted server: the other idle sessions
+                // are then dead too, and a retry should not meet them.
+                if got
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == ErrorKind::Connection)
+                {
+                    shared.drop_idle();
                 }
+                got
             }
         })
         .await?;
@@ -233,6 +261,7 @@ impl DistributedLock for MySqlLock {
         };
         let status = HoldStatus::new();
         let hold = MySqlHold::start(
+            Arc::downgrade(shared),
             pinned,
             status.clone(),
             key,
@@ -244,7 +273,7 @@ impl DistributedLock for MySqlLock {
             name: name.clone(),
             // Local: the server knows the hold by its session, not by a token.
             owner_token: new_owner_token(),
-            fencing_token: Some(token),
+            fencing_token: token,
             hold,
             status,
             lease: None,
@@ -253,7 +282,7 @@ impl DistributedLock for MySqlLock {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities::none()
-            .with_fencing(true)
+            .with_fencing(self.shared.config.fencing)
             .with_lost_detection(true)
             .with_cross_process(true)
     }

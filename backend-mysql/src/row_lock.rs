@@ -10,11 +10,13 @@ use crate::conn::{bounded, Pinned};
 use crate::error;
 use crate::schema::{next_fencing_token, Shared};
 
-/// Opens a transaction on a new pinned session and locks the name's row with
-/// `SELECT … FOR UPDATE` (`NOWAIT` for a try), creating the row first if it is missing.
+/// Opens a transaction on a pinned session (an idle one of this client, or a new one) and
+/// locks the name's row with `SELECT … FOR UPDATE` (`NOWAIT` for a try), creating the row
+/// when it is missing.
 /// The transaction stays open while the lock is held. The fencing token is drawn on a
 /// helper connection (autocommit), because rolling back the holder's transaction must not
-/// undo it. `None` when the wait ran out.
+/// undo it (skipped, with the holder's record, when fencing is off). `None` when the wait
+/// ran out.
 ///
 /// # Cancel safety
 /// Cancel safe: the session is armed until the caller owns the hold, so a dropped acquire
@@ -23,11 +25,11 @@ pub(crate) async fn acquire(
     shared: &Shared,
     key: &str,
     deadline: &Deadline,
-) -> Result<Option<(Pinned, u64)>> {
+) -> Result<Option<(Pinned, Option<u64>)>> {
     // The acquire's deadline, shared by its retries (see `distlock_core::backend::Deadline`).
     let (wait, deadline) = (deadline.wait(), deadline.at());
     let io = shared.config.probe_timeout;
-    let mut pinned = Pinned::connect(shared).await?;
+    let mut pinned = Pinned::checkout(shared).await?;
     // The server's lock wait has whole seconds; a limited wait is also cut by the client.
     let most = shared.config.wait_step.as_secs().max(1);
     let step = match wait {
@@ -35,39 +37,40 @@ pub(crate) async fn acquire(
         Wait::Up(limit) => limit.as_secs().clamp(1, most),
         Wait::Forever => most,
     };
-    let conn = pinned.conn()?;
-    bounded(io, "setting innodb_lock_wait_timeout", async {
-        sqlx::query("SET SESSION innodb_lock_wait_timeout = ?")
-            .bind(step)
-            .execute(conn)
-            .await
-            .map_err(|e| error::map("setting innodb_lock_wait_timeout", e))
-    })
-    .await?;
+    // Session settings stay with the session: a reused one only sends what changed.
+    if pinned.lock_wait_step != Some(step) {
+        let conn = pinned.conn()?;
+        bounded(io, "setting innodb_lock_wait_timeout", async {
+            sqlx::query("SET SESSION innodb_lock_wait_timeout = ?")
+                .bind(step)
+                .execute(conn)
+                .await
+                .map_err(|e| error::map("setting innodb_lock_wait_timeout", e))
+        })
+        .await?;
+        pinned.lock_wait_step = Some(step);
+    }
 
     // READ COMMITTED: a holder's open transaction then keeps only the record lock of its
     // own row. Under REPEATABLE READ, when an insert splits an index page, InnoDB turns a
     // holder's record lock on the first row of the new right page into a gap lock on the
     // left page, and an insert of an unrelated new name into that gap waited for the holder:
     // a free name read as busy (issue 10).
-    let conn = pinned.conn()?;
-    bounded(io, "setting the isolation level", async {
-        sqlx::query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            .execute(conn)
-            .await
-            .map_err(|e| error::map("setting the isolation level", e))
-    })
-    .await?;
-
-    let created = bounded(io + Duration::from_secs(step), "creating the lock's row", {
-        ensure_row(&mut pinned, key)
-    })
-    .await?;
-    if !created && wait == Wait::Try {
-        pinned.close().await;
-        return Ok(None);
+    if !pinned.read_committed {
+        let conn = pinned.conn()?;
+        bounded(io, "setting the isolation level", async {
+            sqlx::query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                .execute(conn)
+                .await
+                .map_err(|e| error::map("setting the isolation level", e))
+        })
+        .await?;
+        pinned.read_committed = true;
     }
 
+    // The row of a name used before is locked at once; the row of a new name is created
+    // (outside any transaction) when the locking read finds none, and then locked.
+    let mut row_ensured = false;
     // The first attempt never waits, so a free row is taken however short the limit.
     let mut first = true;
     loop {
@@ -123,6 +126,31 @@ pub(crate) async fn acquire(
         };
         match outcome {
             Ok(Some(_)) => break,
+            Ok(None) if !row_ensured => {
+                // No row: the transaction locked nothing (READ COMMITTED takes no gap
+                // locks). End it, create the row, and start again with a non-waiting try.
+                row_ensured = true;
+                let conn = pinned.conn()?;
+                bounded(io, "ROLLBACK", async {
+                    sqlx::raw_sql("ROLLBACK")
+                        .execute(conn)
+                        .await
+                        .map_err(|e| error::map("ROLLBACK", e))
+                })
+                .await?;
+                let created = bounded(io + Duration::from_secs(step), "creating the lock's row", {
+                    ensure_row(&mut pinned, key)
+                })
+                .await?;
+                if !created && wait == Wait::Try {
+                    // The insert ran in autocommit mode and was refused: the session
+                    // holds nothing.
+                    shared.recycle(pinned).await;
+                    return Ok(None);
+                }
+                first = true;
+                continue;
+            }
             Ok(None) => {
                 return Err(LockError::backend(
                     "the lock's row vanished from distlock_locks",
@@ -133,11 +161,14 @@ pub(crate) async fn acquire(
                 if wait == Wait::Forever || time_left {
                     continue;
                 }
-                rollback_and_close(pinned, io).await;
+                rollback_and_recycle(shared, pinned, io).await;
                 return Ok(None);
             }
             Err(e) => return Err(error::map("SELECT … FOR UPDATE", e)),
         }
+    }
+    if !shared.config.fencing {
+        return Ok(Some((pinned, None)));
     }
     let token = bounded(io, "fencing", async {
         let mut helper = shared
@@ -160,7 +191,7 @@ pub(crate) async fn acquire(
             .map_err(|e| error::map("recording the holder", e))
     })
     .await?;
-    Ok(Some((pinned, token)))
+    Ok(Some((pinned, Some(token))))
 }
 
 /// Makes sure the name's row exists, outside any transaction. A plain (non-locking) read
@@ -187,7 +218,7 @@ async fn ensure_row(pinned: &mut Pinned, key: &str) -> Result<bool> {
     }
 }
 
-async fn rollback_and_close(mut pinned: Pinned, io: Duration) {
+async fn rollback_and_recycle(shared: &Shared, mut pinned: Pinned, io: Duration) {
     let rolled_back = match pinned.conn() {
         Ok(conn) => matches!(
             tokio::time::timeout(io, sqlx::raw_sql("ROLLBACK").execute(conn)).await,
@@ -196,7 +227,7 @@ async fn rollback_and_close(mut pinned: Pinned, io: Duration) {
         Err(_) => false,
     };
     if rolled_back {
-        pinned.close().await;
+        shared.recycle(pinned).await;
     } else {
         pinned.kill().await;
     }

@@ -1,7 +1,10 @@
 //! What one client shares between its acquires: settings, a small helper pool, and the
 //! tables it creates on first use.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use distlock_core::{LockError, Result};
 use sqlx::mysql::{MySqlConnection, MySqlPool, MySqlPoolOptions};
@@ -9,7 +12,7 @@ use sqlx::{Connection, Executor};
 use tokio::sync::OnceCell;
 
 use crate::config::{Mode, MySqlConfig};
-use crate::conn::bounded;
+use crate::conn::{bounded, Pinned};
 use crate::error;
 
 /// The fencing counters: one row per lock name (its server-side key), never deleted.
@@ -50,7 +53,13 @@ pub(crate) struct Shared {
     /// needs a Tokio runtime, and a client may be built outside one.
     pool: OnceLock<MySqlPool>,
     schema: OnceCell<()>,
+    /// Sessions known to hold nothing, with the time each went idle, newest last. They are
+    /// closed when the client is dropped (their sockets close with them).
+    idle: Mutex<Vec<(Pinned, Instant)>>,
 }
+
+/// The most idle sessions a client keeps; more are closed.
+const MAX_IDLE: usize = 16;
 
 impl Shared {
     pub(crate) fn new(config: MySqlConfig) -> Self {
@@ -58,6 +67,46 @@ impl Shared {
             config,
             pool: OnceLock::new(),
             schema: OnceCell::new(),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The most recently idled session and how long it sat idle. Sessions idle for longer
+    /// than the probe interval are closed rather than reused: nothing kept them from the
+    /// server's `wait_timeout`.
+    pub(crate) fn take_idle(&self) -> Option<(Pinned, Duration)> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let too_old = self.config.probe_interval;
+        idle.retain(|(_, since)| since.elapsed() < too_old);
+        idle.pop().map(|(pinned, since)| (pinned, since.elapsed()))
+    }
+
+    /// Forgets every idle session (closing its socket).
+    pub(crate) fn drop_idle(&self) {
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(idle);
+    }
+
+    /// Gives back a session that is known to hold nothing (a confirmed release, a refused
+    /// try, a rolled-back wait), for the next acquire.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropped midway, the session is closed.
+    pub(crate) async fn recycle(&self, pinned: Pinned) {
+        let Some(pinned) = pinned.into_idle() else {
+            return;
+        };
+        let surplus = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < MAX_IDLE {
+                idle.push((pinned, Instant::now()));
+                None
+            } else {
+                Some(pinned)
+            }
+        };
+        if let Some(pinned) = surplus {
+            pinned.close().await;
         }
     }
 

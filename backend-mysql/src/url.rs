@@ -1,6 +1,6 @@
 //! The `mysql://` URL form of [`MySqlConfig`].
 
-use distlock_core::settings::{parse_duration, UrlParts};
+use distlock_core::settings::{parse_bool, parse_duration, UrlParts};
 use distlock_core::{LockError, Result};
 use sqlx::mysql::MySqlConnectOptions;
 use sqlx::ConnectOptions;
@@ -41,7 +41,9 @@ impl MySqlConfig {
     /// Parameters of distlock: `mode` (`get_lock`, the default, or `row_lock`),
     /// `probe_interval` (a duration with its unit, `500ms` or `3s`, see
     /// [`distlock_core::settings`]; keep it well below the server's `wait_timeout`),
-    /// `probe_timeout` and `wait_step` (see the fields).
+    /// `probe_timeout` and `wait_step` (see the fields), `fencing` (`on`, the default, or
+    /// `off`: guards carry no fencing token and an acquire saves the counter's durable
+    /// write; see [`MySqlConfig::fencing`]).
     /// Parameters passed to sqlx: `ssl-mode` (`disabled`, `preferred` — the default —,
     /// `required`, `verify_ca`, `verify_identity`), `ssl-ca`, `ssl-cert`, `ssl-key`,
     /// `charset`, `collation`, `socket`, `timezone`, `statement-cache-capacity`. TLS needs one
@@ -73,6 +75,7 @@ impl MySqlConfig {
         let mut probe_interval = DEFAULT_PROBE_INTERVAL;
         let mut probe_timeout = None;
         let mut wait_step = None;
+        let mut fencing = true;
         let mut passed = Vec::new();
         for (key, value) in parts.query_pairs()? {
             match key.as_str() {
@@ -84,6 +87,7 @@ impl MySqlConfig {
                     probe_timeout = Some(parse_duration("probe_timeout", &value)?)
                 }
                 "wait_step" | "wait-step" => wait_step = Some(parse_duration("wait_step", &value)?),
+                "fencing" => fencing = parse_bool("fencing", &value)?,
                 k if SQLX_PARAMS.contains(&k) => passed.push((key, value)),
                 other => {
                     return Err(LockError::config(format!(
@@ -118,6 +122,7 @@ impl MySqlConfig {
         config.mode = mode;
         config.probe_interval = probe_interval;
         config.probe_timeout = probe_timeout.unwrap_or(default_probe_timeout(probe_interval));
+        config.fencing = fencing;
         if let Some(step) = wait_step {
             config = config.with_wait_step(step);
         }
@@ -186,6 +191,16 @@ mod tests {
         assert!(e.to_string().contains("unit"), "{e}");
         let c = MySqlConfig::from_url("mysql://db/x?probe_interval=3s").unwrap();
         assert_eq!(c.probe_interval, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn fencing_can_be_turned_off_per_client() {
+        let base = "mysql://app:pw@db:3306/locks";
+        assert!(MySqlConfig::from_url(base).unwrap().fencing);
+        let off = MySqlConfig::from_url(&format!("{base}?fencing=off")).unwrap();
+        assert!(!off.fencing);
+        let e = MySqlConfig::from_url(&format!("{base}?fencing=maybe")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
     }
 
     #[test]

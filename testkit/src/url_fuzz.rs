@@ -75,6 +75,7 @@ const KEYS: &[&str] = &[
     "probe_interval",
     "probe_timeout",
     "wait_step",
+    "fencing",
     "ttl",
     "ttl_ms",
     "prefix",
