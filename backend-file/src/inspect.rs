@@ -59,22 +59,6 @@ fn split_dev(dev: u64) -> (u64, u64) {
     (major, minor)
 }
 
-fn percent_decode(escaped: &str) -> Option<String> {
-    let bytes = escaped.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            out.push(u8::from_str_radix(escaped.get(i + 1..i + 3)?, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// The holder of the lock file at `path`, if `held` lists it.
 fn holder_of(path: &Path, name: String, held: &HashMap<(u64, u64, u64), u32>) -> Option<Holder> {
     let meta = fs::metadata(path).ok()?;
@@ -116,7 +100,9 @@ impl Inspect for FileLock {
                 continue;
             };
             // Escaped stems decode back to the name; hashed ones (very long names) stay as is.
-            let name = percent_decode(stem).unwrap_or_else(|| stem.to_string());
+            let name = distlock_core::settings::percent_decode("lock name", stem)
+                .ok()
+                .unwrap_or_else(|| stem.to_string());
             if !name.starts_with(prefix) {
                 continue;
             }

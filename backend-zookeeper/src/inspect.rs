@@ -38,23 +38,9 @@ fn token_of(node: &str) -> Option<&str> {
 /// The lock name a parent segment stands for: escaped names decode back; hashed (very
 /// long) names are shown as their segment.
 fn name_of(segment: &str) -> String {
-    percent_decode(segment).unwrap_or_else(|| segment.to_string())
-}
-
-fn percent_decode(escaped: &str) -> Option<String> {
-    let bytes = escaped.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            out.push(u8::from_str_radix(escaped.get(i + 1..i + 3)?, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    distlock_core::settings::percent_decode("lock name", segment)
+        .ok()
+        .unwrap_or_else(|| segment.to_string())
 }
 
 impl ZkLock {

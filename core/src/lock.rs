@@ -189,83 +189,37 @@ pub trait LockExt: DistributedLock {
 
 impl<T: DistributedLock + ?Sized> LockExt for T {}
 
-#[async_trait]
-impl<T: DistributedLock + ?Sized> DistributedLock for Arc<T> {
-    async fn acquire_with(
-        &self,
-        name: &LockName,
-        options: &AcquireOptions,
-    ) -> Result<Option<LockGuard>> {
-        (**self).acquire_with(name, options).await
-    }
+/// A shared, boxed or borrowed client is the same client: every method is forwarded (a
+/// method left out would silently fall back to its default, e.g. a new `client_id`).
+macro_rules! forward_distributed_lock {
+    ($($wrapper:ty),* $(,)?) => {$(
+        #[async_trait]
+        impl<T: DistributedLock + ?Sized> DistributedLock for $wrapper {
+            async fn acquire_with(
+                &self,
+                name: &LockName,
+                options: &AcquireOptions,
+            ) -> Result<Option<LockGuard>> {
+                (**self).acquire_with(name, options).await
+            }
 
-    fn capabilities(&self) -> Capabilities {
-        (**self).capabilities()
-    }
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
 
-    fn client_id(&self) -> ClientId {
-        (**self).client_id()
-    }
+            fn client_id(&self) -> ClientId {
+                (**self).client_id()
+            }
 
-    fn backend_name(&self) -> &'static str {
-        (**self).backend_name()
-    }
+            fn backend_name(&self) -> &'static str {
+                (**self).backend_name()
+            }
 
-    fn inspect(&self) -> Option<&dyn Inspect> {
-        (**self).inspect()
-    }
+            fn inspect(&self) -> Option<&dyn Inspect> {
+                (**self).inspect()
+            }
+        }
+    )*};
 }
 
-#[async_trait]
-impl<T: DistributedLock + ?Sized> DistributedLock for Box<T> {
-    async fn acquire_with(
-        &self,
-        name: &LockName,
-        options: &AcquireOptions,
-    ) -> Result<Option<LockGuard>> {
-        (**self).acquire_with(name, options).await
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        (**self).capabilities()
-    }
-
-    fn client_id(&self) -> ClientId {
-        (**self).client_id()
-    }
-
-    fn backend_name(&self) -> &'static str {
-        (**self).backend_name()
-    }
-
-    fn inspect(&self) -> Option<&dyn Inspect> {
-        (**self).inspect()
-    }
-}
-
-#[async_trait]
-impl<T: DistributedLock + ?Sized> DistributedLock for &T {
-    async fn acquire_with(
-        &self,
-        name: &LockName,
-        options: &AcquireOptions,
-    ) -> Result<Option<LockGuard>> {
-        (**self).acquire_with(name, options).await
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        (**self).capabilities()
-    }
-
-    fn client_id(&self) -> ClientId {
-        (**self).client_id()
-    }
-
-    fn backend_name(&self) -> &'static str {
-        (**self).backend_name()
-    }
-
-    fn inspect(&self) -> Option<&dyn Inspect> {
-        (**self).inspect()
-    }
-}
+forward_distributed_lock!(Arc<T>, Box<T>, &T);
