@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use crate::error::{ErrorKind, LockError};
 use crate::hold::Hold;
-use crate::observe::LossReason;
+use crate::observe::{self, LossReason};
 use crate::status::HoldStatus;
 
 /// A lease as the backend granted it.
@@ -159,8 +159,9 @@ pub(crate) async fn watchdog(
                 }
             }
             Ok(Err(e)) if e.kind() == ErrorKind::NotHeld => {
-                if let Some(o) = observer {
-                    o.renewal_failed(true, slack, &e);
+                match observer {
+                    Some(o) => o.renewal_failed(true, slack, &e),
+                    None => observe::unobserved_renewal_failure(slack, &e),
                 }
                 status.mark_lost_because(
                     LossReason::RenewalRejected,
@@ -173,13 +174,15 @@ pub(crate) async fn watchdog(
             Ok(Err(e)) => {
                 match observer {
                     Some(o) => o.renewal_failed(false, slack, &e),
-                    None => tracing::debug!(error = %e, "lease renewal failed; retrying"),
+                    None => observe::unobserved_renewal_failure(slack, &e),
                 }
                 retry_soon = true;
             }
             Err(_elapsed) => {
-                if let Some(o) = observer {
-                    o.renewal_failed(false, slack, &"the renewal timed out");
+                let e = "the renewal timed out";
+                match observer {
+                    Some(o) => o.renewal_failed(false, slack, &e),
+                    None => observe::unobserved_renewal_failure(slack, &e),
                 }
                 retry_soon = true;
             }

@@ -6,9 +6,11 @@
 //! (the `metrics` facade cannot tell whether a recorder is installed, and timing every
 //! acquire and hold for nobody is most of the instrumentation's cost).
 //!
-//! With no `tracing` subscriber ever set and metrics not enabled, an acquire goes straight
-//! to the backend: no span, no clock read, nothing attached to the guard (two atomic loads).
-//! A guard acquired then stays unobserved even if a subscriber is installed later.
+//! With metrics not enabled and no `tracing` subscriber that wants `INFO` (none at all, or
+//! one that keeps warnings only), an acquire goes straight to the backend: no span, no
+//! clock read, nothing attached to the guard (two atomic loads). Such a hold's `WARN`
+//! events ("lease renewal failed", "lock lost") still come, outside any span. A guard
+//! acquired then stays unobserved even if a subscriber is installed later.
 //!
 //! # Spans and events
 //!
@@ -428,10 +430,24 @@ pub(crate) async fn acquire<L: DistributedLock + ?Sized>(
     options: &AcquireOptions,
 ) -> Result<Option<LockGuard>> {
     let metrics = metrics_enabled();
-    // Nobody can be listening: skip spans, clocks and the guard's observer altogether.
-    if !metrics && !tracing::dispatcher::has_been_set() {
+    // Nobody wants spans, durations or metrics (no subscriber, or one that keeps warnings
+    // only, as the CLI's default): skip spans, clocks and the guard's observer altogether.
+    // The hold's warnings still come, unparented (see `unobserved_loss`). `level_enabled!`
+    // reads the global maximum level, which every subscriber (scoped ones too) updates.
+    if !metrics && !tracing::level_enabled!(tracing::Level::INFO) {
         return lock.acquire_with(name, options).await;
     }
+    // Boxed, so the state of the unobserved path stays small: the spans and clocks of this
+    // one would otherwise be carried (and moved) by every acquire's future.
+    Box::pin(observed(lock, name, options, metrics)).await
+}
+
+async fn observed<L: DistributedLock + ?Sized>(
+    lock: &L,
+    name: &LockName,
+    options: &AcquireOptions,
+    metrics: bool,
+) -> Result<Option<LockGuard>> {
     let backend = lock.backend_name();
     let span = tracing::info_span!(
         "distlock.acquire",
@@ -515,6 +531,20 @@ pub(crate) async fn acquire<L: DistributedLock + ?Sized>(
             metrics,
         });
     }))
+}
+
+/// The "lock lost" event of a hold acquired while nothing wanted its span.
+pub(crate) fn unobserved_loss(reason: LossReason, error: &crate::LockError) {
+    tracing::warn!(reason = reason.as_str(), error = %error, "lock lost");
+}
+
+/// The "lease renewal failed" event of a hold acquired while nothing wanted its span.
+pub(crate) fn unobserved_renewal_failure(slack: Duration, error: &dyn fmt::Display) {
+    tracing::warn!(
+        error = %error,
+        slack_ms = slack.as_millis() as u64,
+        "lease renewal failed"
+    );
 }
 
 /// Records a forced release made through [`crate::Inspect::break_lock`]: call it from the

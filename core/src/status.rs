@@ -66,8 +66,14 @@ impl HoldStatus {
             }
             _ => false,
         });
-        if let (true, Some((observer, error))) = (changed, event) {
-            observer.lost(reason, &error);
+        match (changed, event) {
+            (true, Some((observer, error))) => observer.lost(reason, &error),
+            (true, None) => {
+                if let State::Lost(error) = &*self.inner.tx.borrow() {
+                    crate::observe::unobserved_loss(reason, error);
+                }
+            }
+            _ => {}
         }
         changed
     }

@@ -11,6 +11,7 @@ use distlock_core::{Inspect, LockExt, LockName};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
@@ -81,11 +82,17 @@ impl Log {
 }
 
 fn traced(scenario: impl AsyncFnOnce()) -> Vec<String> {
-    // One at a time: a test changes the process-wide name setting.
+    traced_at(LevelFilter::TRACE, scenario)
+}
+
+/// Runs `scenario` with a subscriber that keeps what `level` lets through.
+fn traced_at(level: LevelFilter, scenario: impl AsyncFnOnce()) -> Vec<String> {
+    // One at a time: a test changes the process-wide name setting, and the global maximum
+    // level follows the subscribers alive.
     static SERIAL: Mutex<()> = Mutex::new(());
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let log = Log::default();
-    let subscriber = tracing_subscriber::registry().with(log.clone());
+    let subscriber = tracing_subscriber::registry().with(log.clone().with_filter(level));
     tracing::subscriber::with_default(subscriber, || {
         tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -177,4 +184,26 @@ fn names_can_be_hashed_in_traces() {
     let text = lines.join("\n");
     assert!(!text.contains("patient/1234"), "{text}");
     assert!(text.contains(&observe::name_hash("patient/1234")), "{text}");
+}
+
+#[test]
+fn a_warnings_only_subscriber_gets_no_spans_but_still_the_loss() {
+    // The CLI's default: its holds skip the spans (the cost of `distlock bench` stays that
+    // of no subscriber) and must still report a loss.
+    let lines = traced_at(LevelFilter::WARN, async || {
+        let store = MemoryStore::new();
+        let (a, b) = (store.client(), store.client());
+        let g = a.acquire("orders/44").await.unwrap();
+        b.break_lock(&LockName::new("orders/44").unwrap())
+            .await
+            .unwrap();
+        g.lost().await;
+    });
+    assert!(!lines.iter().any(|l| l.starts_with("span ")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("event in : ")
+            && l.contains("reason=\"broken\"")
+            && l.contains("lock lost")),
+        "{lines:#?}"
+    );
 }
