@@ -3,6 +3,7 @@
 # loopback port (data under target/testkit/), and stops the server after.
 #
 #   scripts/bench.sh redis|zookeeper|mariadb|mariadb-row|file|memory [distlock bench options…]
+#   (mariadb-off and mariadb-row-off: the same with `fencing=off`)
 #   scripts/bench.sh redis --json target/bench-redis.json --svg target/bench-redis.svg
 #   scripts/bench.sh file --quick
 set -euo pipefail
@@ -20,7 +21,9 @@ case "$kind" in
     exec "$bench" bench --url "file://$PWD/target/bench-locks" "$@" ;;
   redis | zookeeper | mariadb) server=$kind; query= ;;
   mariadb-row) server=mariadb; query='?mode=row_lock' ;;
-  *) echo "usage: $0 redis|zookeeper|mariadb|mariadb-row|file|memory [bench options...]" >&2; exit 2 ;;
+  mariadb-off) server=mariadb; query='?fencing=off' ;;
+  mariadb-row-off) server=mariadb; query='?mode=row_lock&fencing=off' ;;
+  *) echo "usage: $0 redis|zookeeper|mariadb|mariadb-row|mariadb-off|mariadb-row-off|file|memory [bench options...]" >&2; exit 2 ;;
 esac
 
 cargo build --release --quiet -p distlock-testkit --example serve
