@@ -150,9 +150,7 @@ impl Inner {
     fn sweep(&self, cutoff: Instant) -> Option<Instant> {
         let mut state = self.registry.lock();
         loop {
-            let Some(name) = state.idle.front().cloned() else {
-                return None;
-            };
+            let name = state.idle.front().cloned()?;
             let since = state.channels.get(&name).and_then(|c| c.idle_since);
             match since {
                 // It has waiters again or is gone: no longer lingering.
