@@ -11,7 +11,23 @@ use tokio::time::Instant;
 use crate::conn::Conn;
 use crate::error::map_error;
 use crate::keys::LockKeys;
-use crate::scripts::{ACQUIRE, EXTEND, RELEASE};
+use crate::scripts::{ACQUIRE, EXTEND, LEAVE, RELEASE};
+
+/// How long a queued waiter's entry lives unless the waiter refreshes it (every attempt does,
+/// and a waiter attempts at least every [`RECHECK`](crate::RECHECK)). A waiter that vanished
+/// blocks the lock for at most this long after it reached the head of the queue.
+pub(crate) const QUEUE_ENTRY_TTL: Duration = Duration::from_millis(1_000);
+
+/// Whom a release wakes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Nobody (Redlock undoing a split vote).
+    Nobody,
+    /// The head of the waiter queue, if any.
+    Head,
+    /// Every waiter (Redlock keeps no queue).
+    All,
+}
 
 /// The outcome of one acquire attempt.
 #[derive(Debug)]
@@ -21,15 +37,32 @@ pub(crate) enum Attempt {
         fence: Option<u64>,
         started: Instant,
     },
-    /// Someone else holds it; `expires_in` is its remaining lease, when known.
+    /// Someone else holds it (or others queue ahead); `expires_in` is the holder's remaining
+    /// lease, when known and when this waiter is next in line (others ahead are woken first).
     Held { expires_in: Option<Duration> },
 }
 
 #[async_trait]
 pub(crate) trait Backend: Send + Sync + Debug + 'static {
     /// One attempt to take the lock for `token`. Idempotent per token: repeating it after a
-    /// lost reply finds the lock already ours.
-    async fn try_lock(&self, keys: &LockKeys, token: &str, ttl: Duration) -> Result<Attempt>;
+    /// lost reply finds the lock already ours. `waiter` is the id under which a waiting
+    /// acquire queues (`None` for a try): a store with a queue enqueues it when the attempt
+    /// fails, and grants the lock only to the head of its queue.
+    async fn try_lock(
+        &self,
+        keys: &LockKeys,
+        token: &str,
+        ttl: Duration,
+        waiter: Option<&str>,
+    ) -> Result<Attempt>;
+
+    /// Whether waiters queue (FIFO, woken one at a time); otherwise every waiter is woken on
+    /// each release and `waiter` ids are ignored.
+    fn queues(&self) -> bool;
+
+    /// Removes `waiter` from the queue (a waiter that gave up), waking the next one if the
+    /// lock is free. Idempotent.
+    async fn leave(&self, keys: &LockKeys, waiter: &str) -> Result<()>;
 
     /// Compare-and-delete (and publish the release). `NotHeld` when `token` does not own it.
     async fn unlock(&self, keys: &LockKeys, token: &str) -> Result<()>;
@@ -54,6 +87,10 @@ pub(crate) fn ttl_ms(ttl: Duration) -> Result<u64> {
         .ok_or_else(|| LockError::config(format!("a lease of {ttl:?} is too long for Redis")))
 }
 
+fn ttl_ms_of_entry() -> u64 {
+    u64::try_from(QUEUE_ENTRY_TTL.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// A single Redis server or a Redis Cluster.
 #[derive(Clone)]
 pub(crate) struct Node {
@@ -76,17 +113,25 @@ impl Node {
     }
 
     /// Like [`Backend::unlock`] but says whether the lock was ours instead of erroring.
-    /// `publish: false` frees without waking waiters.
     pub(crate) async fn unlock_raw(
         &self,
         keys: &LockKeys,
         token: &str,
-        publish: bool,
+        wake: Wake,
     ) -> Result<bool> {
-        let channel = if publish { keys.channel.as_str() } else { "" };
+        let channel = if wake == Wake::Nobody {
+            ""
+        } else {
+            keys.channel.as_str()
+        };
+        let all = if wake == Wake::All { "1" } else { "0" };
         let freed: i64 = self
             .conn
-            .eval(&RELEASE, &[&keys.lock], &[&token, &channel])
+            .eval(
+                &RELEASE,
+                &[&keys.lock, &keys.queue, &keys.queue_expiry],
+                &[&token, &channel, &all],
+            )
             .await
             .map_err(|e| self.fail(e, "releasing"))?;
         Ok(freed == 1)
@@ -117,14 +162,40 @@ pub(crate) fn not_held(keys: &LockKeys) -> LockError {
 
 #[async_trait]
 impl Backend for Node {
-    async fn try_lock(&self, keys: &LockKeys, token: &str, ttl: Duration) -> Result<Attempt> {
+    async fn try_lock(
+        &self,
+        keys: &LockKeys,
+        token: &str,
+        ttl: Duration,
+        waiter: Option<&str>,
+    ) -> Result<Attempt> {
         let ttl_ms = ttl_ms(ttl)?;
+        let entry_ms = ttl_ms_of_entry();
         let started = Instant::now();
-        let (taken, value): (i64, i64) = self
+        let reply: Vec<i64> = self
             .conn
-            .eval(&ACQUIRE, &[&keys.lock, &keys.fence], &[&token, &ttl_ms])
+            .eval(
+                &ACQUIRE,
+                &[&keys.lock, &keys.fence, &keys.queue, &keys.queue_expiry],
+                &[
+                    &token,
+                    &ttl_ms,
+                    &waiter.unwrap_or(""),
+                    &entry_ms,
+                    &keys.channel.as_str(),
+                ],
+            )
             .await
             .map_err(|e| self.fail(e, "acquiring"))?;
+        let (taken, value, first) = match reply[..] {
+            [taken, value] => (taken, value, 1),
+            [taken, value, first] => (taken, value, first),
+            _ => {
+                return Err(LockError::backend(format!(
+                    "the acquire script answered {reply:?}"
+                )))
+            }
+        };
         if taken == 1 {
             let fence = u64::try_from(value).map_err(|_| {
                 LockError::backend(format!("the fencing counter {} is negative", keys.fence))
@@ -135,12 +206,32 @@ impl Backend for Node {
             });
         }
         // PTTL is -1 for a key without expiry (not ours to judge) and -2 when it just vanished.
-        let expires_in = u64::try_from(value).ok().map(Duration::from_millis);
+        let expires_in = u64::try_from(value)
+            .ok()
+            .filter(|_| first == 1)
+            .map(Duration::from_millis);
         Ok(Attempt::Held { expires_in })
     }
 
+    fn queues(&self) -> bool {
+        true
+    }
+
+    async fn leave(&self, keys: &LockKeys, waiter: &str) -> Result<()> {
+        let _: i64 = self
+            .conn
+            .eval(
+                &LEAVE,
+                &[&keys.lock, &keys.queue, &keys.queue_expiry],
+                &[&waiter, &keys.channel.as_str()],
+            )
+            .await
+            .map_err(|e| self.fail(e, "leaving the waiter queue"))?;
+        Ok(())
+    }
+
     async fn unlock(&self, keys: &LockKeys, token: &str) -> Result<()> {
-        if self.unlock_raw(keys, token, true).await? {
+        if self.unlock_raw(keys, token, Wake::Head).await? {
             Ok(())
         } else {
             Err(not_held(keys))
@@ -161,6 +252,7 @@ impl Backend for Node {
             .with_fencing(true)
             .with_lost_detection(true)
             .with_cross_process(true)
+            .with_fifo(true)
     }
 
     fn label(&self) -> &str {

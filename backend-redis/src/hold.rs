@@ -73,3 +73,33 @@ impl Undo for PendingAcquire {
         )
     }
 }
+
+/// A waiting acquire's place in the lock's waiter queue; kept in an
+/// [`Armed`](distlock_core::backend::Armed) from the first attempt that may enqueue it until
+/// the lock is taken (the acquire script dequeues the winner) or the waiter left.
+#[derive(Debug)]
+pub(crate) struct QueueEntry {
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) keys: LockKeys,
+    pub(crate) waiter: String,
+}
+
+impl QueueEntry {
+    /// Leaves the queue now (a wait that ran out); on failure the entry's expiry frees it.
+    pub(crate) async fn leave(&self) {
+        if let Err(e) = self.backend.leave(&self.keys, &self.waiter).await {
+            tracing::debug!(error = %e, "leaving the waiter queue failed; the entry expires");
+        }
+    }
+}
+
+impl Undo for QueueEntry {
+    fn undo(&mut self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let entry = QueueEntry {
+            backend: self.backend.clone(),
+            keys: self.keys.clone(),
+            waiter: std::mem::take(&mut self.waiter),
+        };
+        async move { entry.leave().await }
+    }
+}

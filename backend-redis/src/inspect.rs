@@ -117,7 +117,11 @@ impl Inspect for RedisInspector {
                 return Ok(None);
             };
             let token = holder.owner_token.clone().unwrap_or_default();
-            if self.node.unlock_raw(&keys, &token, true).await? {
+            if self
+                .node
+                .unlock_raw(&keys, &token, crate::backend::Wake::Head)
+                .await?
+            {
                 distlock_core::observe::forced_release("redis", name);
                 return Ok(Some(holder));
             }

@@ -10,7 +10,12 @@ pub(crate) struct LockKeys {
     pub lock: String,
     /// The fencing counter; never expires, so tokens keep increasing.
     pub fence: String,
-    /// The channel the release script publishes on.
+    /// The waiters' queue (a list of waiter ids, head first); gone when nobody waits.
+    pub queue: String,
+    /// Each queued waiter's entry expiry (a sorted set, server time in ms), so a waiter that
+    /// vanished cannot block the queue for longer than its entry lives.
+    pub queue_expiry: String,
+    /// The channel the release script publishes on (the woken waiter's id).
     pub channel: String,
 }
 
@@ -22,6 +27,8 @@ impl LockKeys {
         LockKeys {
             lock: format!("{tag}:lock"),
             fence: format!("{tag}:fence"),
+            queue: format!("{tag}:queue"),
+            queue_expiry: format!("{tag}:queue-expiry"),
             channel: format!("{tag}:released"),
         }
     }
@@ -38,6 +45,8 @@ mod tests {
         let tag = "distlock:{a%7D%7Bb%3Ac%2F%20d}";
         assert_eq!(keys.lock, format!("{tag}:lock"));
         assert_eq!(keys.fence, format!("{tag}:fence"));
+        assert_eq!(keys.queue, format!("{tag}:queue"));
+        assert_eq!(keys.queue_expiry, format!("{tag}:queue-expiry"));
         assert_eq!(keys.channel, format!("{tag}:released"));
     }
 }

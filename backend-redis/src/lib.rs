@@ -38,23 +38,27 @@
 //! # The protocol
 //!
 //! A lock named `n` under prefix `p` uses the key `p{E}:lock` (holds the owner token), the key
-//! `p{E}:fence` (the fencing counter) and the channel `p{E}:released`, where `E` is
+//! `p{E}:fence` (the fencing counter), the waiter queue `p{E}:queue` and `p{E}:queue-expiry`
+//! (see Waiting) and the channel `p{E}:released`, where `E` is
 //! [`LockName::escaped`](distlock_core::LockName::escaped) — so any UTF-8 name is safe, distinct
-//! names never collide, and `{E}` is the Redis Cluster hash tag that puts both keys on one slot.
-//! Three Lua scripts do all the work, sent by `EVALSHA` and reloaded on `NOSCRIPT`:
+//! names never collide, and `{E}` is the Redis Cluster hash tag that puts all keys on one slot.
+//! Four Lua scripts do all the work, sent by `EVALSHA` and reloaded on `NOSCRIPT`:
 //!
-//! * **acquire**: `SET lock token NX PX ttl`, and on success advances the fence counter
+//! * **acquire**: `SET lock token NX PX ttl` when the waiter queue is empty or the caller
+//!   heads it (a failed waiting attempt joins the queue in the same script), and on success advances the fence counter
 //!   (an `INCR` with a clock floor, see below), returning the fencing token in the same
 //!   atomic step. The owner token is a fresh random UUID generated before each attempt is
 //!   sent (so the undo of a failed attempt can never remove a later one's hold); a command
 //!   resent within an attempt that finds its own token (the reply to the first was lost)
 //!   counts as acquired, so the script is idempotent.
-//! * **release**: compare-and-delete (`GET == token` then `DEL`), then `PUBLISH` on the release
-//!   channel. Another owner's lock is never touched: a stale guard gets `NotHeld`.
+//! * **release**: compare-and-delete (`GET == token` then `DEL`), then `PUBLISH` of the queue
+//!   head's waiter id on the release channel. Another owner's lock is never touched: a stale guard gets `NotHeld`.
 //!   A command that fails on a broken connection is sent once more (every script is
 //!   idempotent per owner token); for a release whose first try did free the lock before its
 //!   reply was lost, that second try reports `NotHeld` — the lock is free either way.
 //! * **extend**: compare-and-`PEXPIRE`; `NotHeld` when the key is gone or someone else's.
+//! * **leave**: a waiter that gives up removes its queue entry (and wakes the next head when
+//!   the lock is free).
 //!
 //! # Leases, renewal and the lost signal
 //!
@@ -99,25 +103,42 @@
 //!   the work done between checks of [`LockGuard::is_held`](distlock_core::LockGuard::is_held).
 //! * **Pub/sub is at-most-once.** Release messages can be lost (a reconnecting subscriber);
 //!   waiters therefore also re-check, see below. A lost message costs latency, never safety.
-//! * **Not FIFO.** Waiters race for a released lock; nobody queues. The test suite shows no
-//!   starvation among 8 contenders, but no order is promised.
+//! * **FIFO by waiter entries that expire.** On a single server or a cluster waiters queue
+//!   (see Waiting) and get the lock in arrival order; a waiter stalled for longer than its
+//!   queue entry lives (1 s without an attempt) loses its place and queues again at the tail.
+//!   Redlock is not FIFO.
 //! * **Redlock** adds tolerance of a minority of failed servers, not stronger safety, and
 //!   carries no fencing tokens: see [`Redlock`].
 //!
 //! # Waiting
 //!
-//! An acquire that finds the lock held and may wait subscribes to the lock's release channel
-//! through one pub/sub connection per client (shared by all its waiters, opened on the first
-//! wait, reconnecting by itself and counting a reconnect as a possible missed message), waits
-//! for the subscription to be confirmed, and tries again. Then it sleeps until the first of:
-//! a release message; the holder's lease expiry (the `PTTL` the failed attempt returned, since
-//! an expiry publishes nothing); a safety-net re-check drawn uniformly from [`RECHECK`]
-//! (100–250 ms, jittered so waiters do not retry in lockstep); or its wait limit. Handoff on
-//! release is therefore a message round trip (about a millisecond on loopback), not a poll
-//! interval, and a limited wait returns within a few milliseconds of its limit. A zero limit
-//! is a single attempt (like `try_acquire`), and a limit too large for the clock waits forever. On a cluster
-//! the subscription lives on one node (the cluster forwards `PUBLISH` everywhere); Redlock
-//! subscribes on every server.
+//! On a single server or a cluster, waiters queue per lock: the list `p{E}:queue` (waiter ids,
+//! head first) and the sorted set `p{E}:queue-expiry` (each entry's expiry, server time). A
+//! waiting acquire's first failed attempt appends its waiter id in the same script, and every
+//! later attempt refreshes the entry (it lives 1 s). The acquire script grants the lock only
+//! when the queue is empty or the caller is its head, so a `try_acquire` never jumps the
+//! queue; expired entries at the head (a waiter that vanished without leaving: a killed
+//! process, a frozen host) are dropped by whichever script sees them, and the new head is
+//! woken. The release script publishes the head's waiter id on the channel `p{E}:released`;
+//! each client's subscriber routes it to that one waiting task, so a release wakes one waiter
+//! (Redlock, which keeps no queue, publishes `1` and wakes all). A waiter that gives up —
+//! its limit ran out, it failed, or its future was dropped — leaves the queue (before
+//! returning, or in the background when dropped) and wakes the next head when the lock is
+//! free. Both queue keys expire by themselves once nobody waits.
+//!
+//! The subscription goes through one pub/sub connection per client (shared by all its
+//! waiters, opened on the first wait, reconnecting by itself and counting a reconnect as a
+//! possible missed message). A channel stays subscribed for 5 s after its last waiter left,
+//! so repeated waits on a hot name do not subscribe again; a first wait on a name waits for
+//! the subscription to be confirmed, and tries again. Then a waiter sleeps until the first
+//! of: its wake-up message; the holder's lease expiry when it is next in line (the `PTTL` the
+//! failed attempt returned, since an expiry publishes nothing); a safety-net re-check drawn
+//! uniformly from [`RECHECK`] (100–250 ms, jittered; it also refreshes the queue entry); or
+//! its wait limit. Handoff on release is therefore a message round trip (about a millisecond
+//! on loopback), not a poll interval, and a limited wait returns within a few milliseconds of
+//! its limit. A zero limit is a single attempt (like `try_acquire`), and a limit too large for
+//! the clock waits forever. On a cluster the subscription lives on one node (the cluster
+//! forwards `PUBLISH` everywhere); Redlock subscribes on every server.
 //!
 //! # Reentrancy
 //!
@@ -138,7 +159,8 @@
 //! Redis ≥ 5 (scripts replicate their effects, so `TIME` may precede writes). An ACL user
 //! needs the keys `~<prefix>*`; the commands `EVALSHA`, `SCRIPT LOAD`, `SUBSCRIBE`,
 //! `UNSUBSCRIBE`, `PING` and those the scripts run (`SET`, `GET`, `DEL`, `PEXPIRE`, `PTTL`,
-//! `TIME`, `PUBLISH`); and the channels `&<prefix>*` for notified waiting. Without
+//! `TIME`, `PUBLISH`, `EXISTS`, `LINDEX`, `LPOP`, `RPUSH`, `LREM`, `ZADD`, `ZREM`, `ZSCORE`);
+//! and the channels `&<prefix>*` for notified waiting. Without
 //! channel permissions (the default for users created on Redis 7) locking still works and
 //! releases still succeed, but waiters only learn of a release by their re-check (100–250 ms),
 //! and the subscriber retries its refused subscription with a backoff of up to a second.

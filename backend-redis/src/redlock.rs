@@ -12,7 +12,7 @@ use distlock_core::{
 use futures::future::join_all;
 use tokio::time::Instant;
 
-use crate::backend::{not_held, ttl_ms, Attempt, Backend, Node};
+use crate::backend::{not_held, ttl_ms, Attempt, Backend, Node, Wake};
 use crate::config::RedisConfig;
 use crate::conn::{servers_label, Conn};
 use crate::engine::Engine;
@@ -44,7 +44,9 @@ use crate::subscriber::Subscriber;
 ///   short of a consensus system makes Redlock tokens provably monotonic, so the capability
 ///   is not claimed and guards carry `None`. Use a single node with persistence, or
 ///   ZooKeeper, when the resource must check fencing tokens.
-/// * Waiting subscribes to the release channel on every server.
+/// * Waiting subscribes to the release channel on every server. There is no waiter queue
+///   (independent queues on N servers could order waiters differently, and no waiter would
+///   win a majority): a release wakes every waiter, who race for it (not FIFO).
 #[derive(Clone)]
 pub struct Redlock {
     engine: Arc<Engine>,
@@ -197,25 +199,19 @@ impl Quorum {
         &self,
         keys: &LockKeys,
         token: &str,
-        publish: bool,
+        wake: Wake,
         bound: Duration,
         linger: Duration,
     ) -> (usize, usize, usize, Option<LockError>) {
         let results = join_all(
             self.nodes
                 .iter()
-                .map(|n| tokio::time::timeout(bound, n.unlock_raw(keys, token, publish))),
+                .map(|n| tokio::time::timeout(bound, n.unlock_raw(keys, token, wake))),
         )
         .await;
         for (node, r) in self.nodes.iter().zip(&results) {
             if !matches!(r, Ok(Ok(_))) {
-                spawn_late_unlock(
-                    node.clone(),
-                    keys.clone(),
-                    token.to_string(),
-                    publish,
-                    linger,
-                );
+                spawn_late_unlock(node.clone(), keys.clone(), token.to_string(), wake, linger);
             }
         }
         let (mut freed, mut absent, mut failed, mut last) = (0, 0, 0, None);
@@ -240,9 +236,9 @@ const RELEASE_LINGER: Duration = Duration::from_secs(30);
 
 /// Compare-and-delete by `token` on one server, in the background, for at most `linger`
 /// (only ever frees this owner's key, so it is harmless whenever it lands).
-fn spawn_late_unlock(node: Node, keys: LockKeys, token: String, publish: bool, linger: Duration) {
+fn spawn_late_unlock(node: Node, keys: LockKeys, token: String, wake: Wake, linger: Duration) {
     distlock_core::backend::spawn_background(async move {
-        let _ = tokio::time::timeout(linger, node.unlock_raw(&keys, &token, publish)).await;
+        let _ = tokio::time::timeout(linger, node.unlock_raw(&keys, &token, wake)).await;
     });
 }
 
@@ -262,13 +258,19 @@ impl Node {
 
 #[async_trait]
 impl Backend for Quorum {
-    async fn try_lock(&self, keys: &LockKeys, token: &str, ttl: Duration) -> Result<Attempt> {
+    async fn try_lock(
+        &self,
+        keys: &LockKeys,
+        token: &str,
+        ttl: Duration,
+        _waiter: Option<&str>,
+    ) -> Result<Attempt> {
         let started = Instant::now();
         let bound = self.per_node(ttl);
         let results = join_all(
             self.nodes
                 .iter()
-                .map(|n| tokio::time::timeout(bound, n.try_lock(keys, token, ttl))),
+                .map(|n| tokio::time::timeout(bound, n.try_lock(keys, token, ttl, None))),
         )
         .await;
         let (mut won, mut failed, mut expires_in, mut last) = (0, 0, None::<Duration>, None);
@@ -303,16 +305,30 @@ impl Backend for Quorum {
         // either, and waiting a full response timeout on it would only slow every contended
         // try. Such a server gets the undo again in the background until the TTL has passed
         // (commands on one connection run in order, so it lands behind the late SET).
-        self.unlock_all(keys, token, false, bound, ttl).await;
+        self.unlock_all(keys, token, Wake::Nobody, bound, ttl).await;
         if failed > self.nodes.len() - self.quorum {
             return Err(self.too_few(failed, last));
         }
         Ok(Attempt::Held { expires_in })
     }
 
+    fn queues(&self) -> bool {
+        false
+    }
+
+    async fn leave(&self, _keys: &LockKeys, _waiter: &str) -> Result<()> {
+        Ok(())
+    }
+
     async fn unlock(&self, keys: &LockKeys, token: &str) -> Result<()> {
         let (freed, absent, failed, last) = self
-            .unlock_all(keys, token, true, self.response_timeout, RELEASE_LINGER)
+            .unlock_all(
+                keys,
+                token,
+                Wake::All,
+                self.response_timeout,
+                RELEASE_LINGER,
+            )
             .await;
         // Judged like a renewal: freeing a leftover minority vote is not releasing a hold
         // (another client may have had the majority meanwhile), so it is `NotHeld`.

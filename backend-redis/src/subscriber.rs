@@ -3,12 +3,17 @@
 //! One task per *source* keeps one pub/sub connection and multiplexes every channel some
 //! waiter of this client is interested in. A single server or a cluster is one source (a
 //! cluster broadcasts `PUBLISH` to every node, so any node will do; the task moves to the
-//! next node when one fails); a Redlock has one source per server. A message bumps the
-//! channel's counter, which wakes its waiters. After every (re)connect all counters are
-//! bumped too, since messages may have been lost while no connection was subscribed.
-//! The connection is opened lazily, on the first wait.
+//! next node when one fails); a Redlock has one source per server. A message names the waiter
+//! it wakes (the head of the lock's queue): only that waiter's counter is bumped, so one
+//! release wakes one task; the message `1` wakes every waiter of the channel (Redlock). After
+//! every (re)connect all counters are bumped, since messages may have been lost while no
+//! connection was subscribed. The connection is opened lazily, on the first wait.
+//!
+//! A channel stays subscribed for [`LINGER`] after its last waiter left (at most
+//! [`MAX_IDLE`] such channels), so repeated waits on a hot name neither `SUBSCRIBE` nor wait
+//! for a confirmation again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
@@ -17,42 +22,103 @@ use distlock_core::backend::Backoff;
 use distlock_core::RetryPolicy;
 use futures::StreamExt;
 use redis::Client;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::time::Instant;
+
+/// How long a channel without waiters stays subscribed.
+const LINGER: Duration = Duration::from_secs(5);
+
+/// At most this many channels without waiters stay subscribed (the oldest go first).
+const MAX_IDLE: usize = 256;
+
+/// The payload that wakes every waiter of a channel.
+const WAKE_ALL: &str = "1";
 
 enum Command {
     Subscribe(String, mpsc::Sender<()>),
     Unsubscribe(String),
 }
 
-struct Channel {
-    refs: usize,
+struct Waiter {
+    id: Option<String>,
     wake: watch::Sender<u64>,
 }
 
 #[derive(Default)]
+struct Channel {
+    waiters: HashMap<u64, Waiter>,
+    /// Some source confirmed the subscription, and no connection broke since.
+    confirmed: bool,
+    /// When the last waiter left (the channel lingers), `None` while someone waits.
+    idle_since: Option<Instant>,
+}
+
+#[derive(Default)]
+struct State {
+    channels: HashMap<String, Channel>,
+    /// Lingering channels, oldest first (may hold names that got waiters again since).
+    idle: VecDeque<String>,
+    next_id: u64,
+}
+
+#[derive(Default)]
 struct Registry {
-    channels: Mutex<HashMap<String, Channel>>,
+    state: Mutex<State>,
+}
+
+fn bump(wake: &watch::Sender<u64>) {
+    wake.send_modify(|n| *n = n.wrapping_add(1));
 }
 
 impl Registry {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Channel>> {
-        self.channels.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn bump(&self, channel: &str) {
-        if let Some(c) = self.lock().get(channel) {
-            c.wake.send_modify(|n| *n = n.wrapping_add(1));
+    /// Wakes the waiter a message names (or all of the channel's, for [`WAKE_ALL`]).
+    fn route(&self, channel: &str, payload: &[u8]) {
+        let state = self.lock();
+        let Some(c) = state.channels.get(channel) else {
+            return;
+        };
+        for w in c.waiters.values() {
+            if payload == WAKE_ALL.as_bytes() || w.id.as_deref().map(str::as_bytes) == Some(payload)
+            {
+                bump(&w.wake);
+            }
         }
     }
 
-    fn bump_all(&self) {
-        for c in self.lock().values() {
-            c.wake.send_modify(|n| *n = n.wrapping_add(1));
+    /// After a (re)subscribe: every subscription is confirmed again, and every waiter may
+    /// have missed a message.
+    fn resubscribed(&self, names: &[String]) {
+        let mut state = self.lock();
+        for name in names {
+            if let Some(c) = state.channels.get_mut(name) {
+                c.confirmed = true;
+            }
+        }
+        for c in state.channels.values() {
+            for w in c.waiters.values() {
+                bump(&w.wake);
+            }
+        }
+    }
+
+    fn confirm(&self, channel: &str) {
+        if let Some(c) = self.lock().channels.get_mut(channel) {
+            c.confirmed = true;
+        }
+    }
+
+    fn disconnected(&self) {
+        for c in self.lock().channels.values_mut() {
+            c.confirmed = false;
         }
     }
 
     fn names(&self) -> Vec<String> {
-        self.lock().keys().cloned().collect()
+        self.lock().channels.keys().cloned().collect()
     }
 }
 
@@ -65,6 +131,46 @@ pub(crate) struct Subscriber {
 struct Inner {
     registry: Arc<Registry>,
     sources: Vec<mpsc::UnboundedSender<Command>>,
+    /// Wakes the sweeper of lingering channels (a channel went idle, or the client is gone).
+    sweep: Arc<Notify>,
+}
+
+impl Inner {
+    /// Forgets `name` and tells every source to unsubscribe. Called under the registry lock,
+    /// so the tasks see subscribe/unsubscribe in map order.
+    fn unsubscribe(&self, state: &mut State, name: &str) {
+        state.channels.remove(name);
+        for source in &self.sources {
+            let _ = source.send(Command::Unsubscribe(name.to_string()));
+        }
+    }
+
+    /// Unsubscribes lingering channels idle since before `cutoff`, and the oldest beyond
+    /// [`MAX_IDLE`]; returns when the next one is due.
+    fn sweep(&self, cutoff: Instant) -> Option<Instant> {
+        let mut state = self.registry.lock();
+        loop {
+            let name = state.idle.front().cloned()?;
+            let since = state.channels.get(&name).and_then(|c| c.idle_since);
+            match since {
+                // It has waiters again or is gone: no longer lingering.
+                None => {
+                    state.idle.pop_front();
+                }
+                Some(since) if since <= cutoff || state.idle.len() > MAX_IDLE => {
+                    state.idle.pop_front();
+                    self.unsubscribe(&mut state, &name);
+                }
+                Some(since) => return Some(since + LINGER),
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.sweep.notify_one();
+    }
 }
 
 impl fmt::Debug for Subscriber {
@@ -75,12 +181,15 @@ impl fmt::Debug for Subscriber {
     }
 }
 
-/// A waiter's registration on one channel; unsubscribes when the last one is dropped.
+/// A waiter's registration on one channel; the channel lingers when the last one is dropped.
 pub(crate) struct Interest {
     inner: Arc<Inner>,
     channel: String,
+    key: u64,
     wake: watch::Receiver<u64>,
     acks: mpsc::Receiver<()>,
+    /// The subscription was already confirmed when this interest was registered.
+    ready: bool,
 }
 
 impl Subscriber {
@@ -96,52 +205,82 @@ impl Subscriber {
                 tx
             })
             .collect();
-        Subscriber {
-            inner: Arc::new(Inner {
-                registry,
-                sources: senders,
-            }),
-        }
+        let sweep = Arc::new(Notify::new());
+        let inner = Arc::new(Inner {
+            registry,
+            sources: senders,
+            sweep: sweep.clone(),
+        });
+        tokio::spawn(run_sweeper(Arc::downgrade(&inner), sweep));
+        Subscriber { inner }
     }
 
-    /// Registers interest in `channel`. Await [`Interest::subscribed`] before the attempt
-    /// whose failure you will wait on, so a release right after it cannot go unnoticed.
-    pub(crate) fn interest(&self, channel: &str) -> Interest {
+    /// Registers interest in `channel` for the waiter `id` (woken by messages naming it, and
+    /// by [`WAKE_ALL`]; `None`: only by the latter). Unless [`Interest::ready`], await
+    /// [`Interest::subscribed`] before the attempt whose failure you will wait on, so a
+    /// release right after it cannot go unnoticed.
+    pub(crate) fn interest(&self, channel: &str, id: Option<&str>) -> Interest {
         let (ack_tx, acks) = mpsc::channel(self.inner.sources.len().max(1));
-        let mut channels = self.inner.registry.lock();
-        let entry = channels
-            .entry(channel.to_string())
-            .or_insert_with(|| Channel {
-                refs: 0,
-                wake: watch::channel(0).0,
-            });
-        entry.refs += 1;
-        let wake = entry.wake.subscribe();
-        // Sent under the registry lock, so the tasks see subscribe/unsubscribe in map order.
-        for source in &self.inner.sources {
-            let _ = source.send(Command::Subscribe(channel.to_string(), ack_tx.clone()));
+        let mut state = self.inner.registry.lock();
+        let key = state.next_id;
+        state.next_id = state.next_id.wrapping_add(1);
+        let entry = state.channels.entry(channel.to_string()).or_default();
+        entry.idle_since = None;
+        let (wake, rx) = watch::channel(0);
+        entry.waiters.insert(
+            key,
+            Waiter {
+                id: id.map(str::to_string),
+                wake,
+            },
+        );
+        let ready = entry.confirmed;
+        if !ready {
+            // Sent under the registry lock, so the tasks see subscribe/unsubscribe in map
+            // order. Subscribing again to a channel being subscribed is harmless.
+            for source in &self.inner.sources {
+                let _ = source.send(Command::Subscribe(channel.to_string(), ack_tx.clone()));
+            }
         }
-        drop(channels);
+        drop(state);
         Interest {
             inner: self.inner.clone(),
             channel: channel.to_string(),
-            wake,
+            key,
+            wake: rx,
             acks,
+            ready,
         }
+    }
+
+    /// Whether `channel` is subscribed and confirmed now (some waiter of this client waits
+    /// on it, or did within [`LINGER`]).
+    pub(crate) fn is_ready(&self, channel: &str) -> bool {
+        let state = self.inner.registry.lock();
+        state.channels.get(channel).is_some_and(|c| c.confirmed)
     }
 }
 
 impl Interest {
-    /// Resolves once some source confirmed the subscription (pending forever if none can;
-    /// callers bound it).
+    /// Whether the subscription was confirmed when this interest was registered: messages
+    /// from then on reach it (or a reconnect bumps it), so no confirmation needs awaiting.
+    pub(crate) fn ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Resolves once some source confirmed the subscription (at once when [`Self::ready`];
+    /// pending forever if no source can; callers bound it).
     pub(crate) async fn subscribed(&mut self) {
+        if self.ready {
+            return;
+        }
         if self.acks.recv().await.is_none() {
             std::future::pending::<()>().await;
         }
     }
 
-    /// Resolves when a release was published on the channel (or may have been missed)
-    /// since the last call.
+    /// Resolves when a message woke this waiter (or one may have been missed) since the last
+    /// call.
     pub(crate) async fn notified(&mut self) {
         if self.wake.changed().await.is_err() {
             std::future::pending::<()>().await;
@@ -156,19 +295,42 @@ impl Interest {
 
 impl Drop for Interest {
     fn drop(&mut self) {
-        let mut channels = self.inner.registry.lock();
-        let last = match channels.get_mut(&self.channel) {
-            Some(entry) => {
-                entry.refs = entry.refs.saturating_sub(1);
-                entry.refs == 0
+        let mut state = self.inner.registry.lock();
+        let idle = match state.channels.get_mut(&self.channel) {
+            Some(c) => {
+                c.waiters.remove(&self.key);
+                if c.waiters.is_empty() {
+                    c.idle_since = Some(Instant::now());
+                    true
+                } else {
+                    false
+                }
             }
             None => false,
         };
-        if last {
-            channels.remove(&self.channel);
-            for source in &self.inner.sources {
-                let _ = source.send(Command::Unsubscribe(self.channel.clone()));
+        if idle {
+            state.idle.push_back(self.channel.clone());
+            drop(state);
+            self.inner.sweep.notify_one();
+        }
+    }
+}
+
+/// Unsubscribes channels that lingered long enough; ends with the subscriber.
+async fn run_sweeper(inner: Weak<Inner>, wake: Arc<Notify>) {
+    loop {
+        let next = match inner.upgrade() {
+            Some(inner) => inner.sweep(Instant::now() - LINGER),
+            None => return,
+        };
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
+                    _ = wake.notified() => {}
+                }
             }
+            None => wake.notified().await,
         }
     }
 }
@@ -242,19 +404,19 @@ async fn run_source(
         if !names.is_empty() {
             backoff.reset();
         }
+        match registry.upgrade() {
+            Some(reg) => reg.resubscribed(&names),
+            None => return,
+        }
         for ack in acks.drain(..) {
             let _ = ack.try_send(());
-        }
-        match registry.upgrade() {
-            Some(reg) => reg.bump_all(),
-            None => return,
         }
         loop {
             tokio::select! {
                 msg = stream.next() => {
                     let Some(msg) = msg else { break };
                     match registry.upgrade() {
-                        Some(reg) => reg.bump(msg.get_channel_name()),
+                        Some(reg) => reg.route(msg.get_channel_name(), msg.get_payload_bytes()),
                         None => return,
                     }
                 }
@@ -263,6 +425,10 @@ async fn run_source(
                     Some(Command::Subscribe(channel, ack)) => {
                         match tokio::time::timeout(timeout, sink.subscribe(&channel)).await {
                             Ok(Ok(())) => {
+                                match registry.upgrade() {
+                                    Some(reg) => reg.confirm(&channel),
+                                    None => return,
+                                }
                                 let _ = ack.try_send(());
                                 // Only a connection that subscribes resets the backoff.
                                 backoff.reset();
@@ -279,6 +445,11 @@ async fn run_source(
             }
         }
         // The connection broke (or stopped answering): reconnect, to the next node if any,
-        // after the backoff (reset once a subscription succeeds).
+        // after the backoff (reset once a subscription succeeds). Until then new waiters
+        // must not count on a subscription.
+        match registry.upgrade() {
+            Some(reg) => reg.disconnected(),
+            None => return,
+        }
     }
 }
