@@ -35,7 +35,7 @@ fn server() -> &'static ZkServer {
 /// The counter is server-wide: one measurement at a time.
 static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// `mntr` calls so far: each counts as a packet received.
+/// Four-letter words sent so far: each counts as a packet received.
 static MNTR_CALLS: AtomicU64 = AtomicU64::new(0);
 
 async fn mntr(key: &str) -> u64 {
@@ -48,6 +48,25 @@ async fn mntr(key: &str) -> u64 {
         .lines()
         .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {key} in mntr:\n{reply}"))
+}
+
+/// Whether `session` watches a node whose path starts with `prefix` (`wchp`: a path line,
+/// then one indented session id per watcher).
+async fn watched_by(prefix: &str, session: &str) -> bool {
+    MNTR_CALLS.fetch_add(1, Ordering::SeqCst);
+    let port = server().port();
+    let table = tokio::task::spawn_blocking(move || four_letter(port, "wchp").unwrap())
+        .await
+        .unwrap();
+    let mut current = false;
+    for line in table.lines() {
+        if line.starts_with('/') {
+            current = line.trim().starts_with(prefix);
+        } else if current && line.trim() == session {
+            return true;
+        }
+    }
+    false
 }
 
 async fn client() -> ZkLock {
@@ -103,18 +122,20 @@ async fn a_handoff_costs_the_waiter_no_relisting() {
         .release()
         .await
         .unwrap();
+    let parent = holder.lock_path(&distlock_core::LockName::new(name).unwrap());
+    let waiter_session = format!("{:#x}", waiter.zk_client().await.unwrap().session_id().0);
     const ROUNDS: u64 = 20;
     let before = start_count().await;
     for _ in 0..ROUNDS {
-        let watches = mntr("zk_watch_count").await;
         let g = holder.try_acquire(name).await.unwrap().expect("free lock");
+        let node = format!("{parent}/_c_{}-lock-", g.owner_token());
         let queued = {
             let waiter = waiter.clone();
             tokio::spawn(async move { waiter.acquire_timeout(name, Duration::from_secs(10)).await })
         };
-        // Parked: the holder's watch on its node and the waiter's on the holder's node.
+        // Parked: the waiter's session watches the holder's node.
         let start = std::time::Instant::now();
-        while mntr("zk_watch_count").await < watches + 2 {
+        while !watched_by(&node, &waiter_session).await {
             assert!(
                 start.elapsed() < Duration::from_secs(5),
                 "the waiter never parked"
