@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use distlock_core::{DistributedLock, LockExt};
+use distlock_core::LockExt;
 use distlock_testkit::zookeeper::{four_letter, ZkServer};
 use distlock_zookeeper::{ZkConfig, ZkLock};
 
