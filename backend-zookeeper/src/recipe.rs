@@ -1,5 +1,6 @@
 //! The lock recipe on the wire: node names, creating a contender node (and finding it again
-//! when the reply was lost), and waiting for its turn by watching only the predecessor.
+//! when the reply was lost), and waiting for its turn by watching only the predecessor
+//! (and our own node).
 
 use std::future::Future;
 use std::pin::Pin;
