@@ -1,15 +1,18 @@
 //! One held lock: its node, its session, and the clean-up of acquires that did not finish.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::{Context, Waker};
 
 use async_trait::async_trait;
 use distlock_core::backend::{Armed, Hold, HoldStatus, Undo};
 use distlock_core::observe::LossReason;
 use distlock_core::{LockError, Result};
-use zookeeper_client::{Error as ZkError, EventType};
+use tokio::sync::oneshot;
+use zookeeper_client::{Client, Error as ZkError, EventType};
 
 use crate::error::zk_error;
-use crate::recipe::{delete_by_token, delete_node, reply_lost, retry, RETRIES};
+use crate::recipe::{delete_by_token, delete_node, reply_lost, retry, NodeWatch, RETRIES};
 use crate::session::Session;
 
 /// A held lock node. Released by deleting the node; a hold whose session ended has no
@@ -19,6 +22,8 @@ pub(crate) struct ZkHold {
     pub session: Arc<Session>,
     pub path: String,
     pub registration: u64,
+    /// Dropped with the hold, which ends the watch on its node (see [`watch_node`]).
+    pub _watching: oneshot::Sender<()>,
 }
 
 impl ZkHold {
@@ -31,17 +36,26 @@ impl ZkHold {
             None => LockError::not_held("the lock node no longer exists"),
         }
     }
+}
 
-    /// Watches the node so that a deletion by anyone else (an operator, a client with
-    /// the rights) reads as a loss instead of passing unnoticed.
-    pub(crate) fn watch_own_node(self: &Arc<Self>, status: HoldStatus) {
-        let Ok(client) = self.session.client() else {
-            return;
-        };
-        let path = self.path.clone();
-        tokio::spawn(async move {
-            let watcher = match client.check_and_watch_stat(&path).await {
-                Ok((Some(_), watcher)) => watcher,
+/// Watches a held node so that a deletion by anyone else (an operator, a client with the
+/// rights) reads as a loss instead of passing unnoticed. Takes over `watch` when the wait
+/// already set one, and otherwise sends the `exists` before returning (the reply is awaited
+/// in the background): the session serves it before the release's `delete`, which then
+/// fires the watch. A watch still set when the hold is dropped (`stop`), e.g. after a failed
+/// release or a leak, is removed then.
+pub(crate) fn watch_node(
+    client: Client,
+    path: String,
+    status: HoldStatus,
+    watch: Option<NodeWatch>,
+    stop: oneshot::Receiver<()>,
+) {
+    let task = async move {
+        let event = match watch {
+            Some(watch) => watch,
+            None => match client.check_and_watch_stat(&path).await {
+                Ok((Some(_), watcher)) => Box::pin(watcher.changed()) as NodeWatch,
                 Ok((None, _)) => {
                     status.mark_lost_because(
                         LossReason::Broken,
@@ -51,17 +65,27 @@ impl ZkHold {
                 }
                 // The session monitor reports session-level failures.
                 Err(_) => return,
-            };
-            drop(client);
-            tokio::select! {
-                event = watcher.changed() => {
-                    if event.event_type == EventType::NodeDeleted {
-                        status.mark_lost_because(LossReason::Broken, LockError::lost("the lock node was deleted by someone else"));
-                    }
+            },
+        };
+        drop(client);
+        // Biased: after a release, the deletion's event came in before the delete's reply,
+        // so taking it drops a fired watch, which costs no request.
+        tokio::select! {
+            biased;
+            event = event => {
+                if event.event_type == EventType::NodeDeleted {
+                    status.mark_lost_because(LossReason::Broken, LockError::lost("the lock node was deleted by someone else"));
                 }
-                _ = status.ended() => {}
             }
-        });
+            _ = stop => {}
+        }
+    };
+    let mut task = Box::pin(task);
+    // One poll here sends the `exists` now; the spawned task might run only after the
+    // caller released.
+    let mut cx = Context::from_waker(Waker::noop());
+    if task.as_mut().poll(&mut cx).is_pending() {
+        tokio::spawn(task);
     }
 }
 

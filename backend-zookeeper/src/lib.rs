@@ -36,10 +36,20 @@
 //!    (Curator's naming). The owner token in the name lets a contender find its node again
 //!    when the create's reply was lost to a connection loss (after a `sync`), so a lost
 //!    reply never leaves an orphan queued ahead of everyone.
-//! 3. It lists the children; the lowest sequence holds the lock. Every other contender
-//!    watches only its immediate predecessor (no herd effect) and re-lists when that node
-//!    is deleted — or is already gone when the watch is set.
-//! 4. Release deletes the node. A try that finds someone ahead, or a limited wait that runs
+//! 3. It lists the children (the `getChildren` goes out right behind the create, without
+//!    waiting for its reply: the session serves it after the create, so the listing shows
+//!    our node, and the lowest check costs no round trip of its own); the lowest sequence
+//!    holds the lock. Every other contender watches only its immediate predecessor (no
+//!    herd effect), and its own node (to notice it vanishing). When the predecessor was
+//!    the lowest and its deletion arrives, the waiter holds the lock without listing
+//!    again: nobody can have come in ahead (sequence numbers only grow while its node keeps
+//!    the parent alive), and its own node's deletion, had it happened, would have arrived
+//!    first on the connection. After any session state change (a reconnection re-registers
+//!    watches, whose events then come in no particular order), or when someone further
+//!    ahead went, it re-lists.
+//! 4. Release deletes the node. An uncontended acquire + release is 4 requests: create,
+//!    getChildren, the `exists` watch on the held node (sent before the acquire returns,
+//!    its reply awaited in the background), delete. A try that finds someone ahead, or a limited wait that runs
 //!    out, deletes its node before returning (for at most 500 ms, then in the background;
 //!    the whole create-and-wait runs under the wait limit, so a hung connection cannot
 //!    stretch it).

@@ -9,12 +9,12 @@ use distlock_core::{
     AcquireOptions, Capabilities, DistributedLock, ErrorKind, LockError, LockGuard, LockName,
     Result,
 };
-use tokio::sync::Mutex;
+use tokio::sync::{oneshot, Mutex};
 use zookeeper_client::{Acls, Client};
 
 use crate::config::ZkConfig;
-use crate::hold::{delete_now, PendingNode, ZkHold};
-use crate::recipe::Layout;
+use crate::hold::{delete_now, watch_node, PendingNode, ZkHold};
+use crate::recipe::{Layout, Turn};
 use crate::session::Session;
 
 /// A ZooKeeper lock client. Cheap to clone: clones share one session, which serves every
@@ -145,15 +145,18 @@ impl ZkLock {
         // The whole create-and-wait runs under the deadline, so a connection that hangs a
         // request cannot stretch a limited wait.
         let work = async {
-            let (path, czxid) = layout.create_node(&client, &token).await?;
+            let (path, czxid, listed) = layout.create_node(&client, &token).await?;
             pending.state_mut().path = Some(path.clone());
-            let granted = layout
-                .wait_turn(&client, &session, &path, &token, !deadline.is_try())
+            let turn = layout
+                .wait_turn(&client, &session, &path, &token, !deadline.is_try(), listed)
                 .await?;
-            Ok::<_, LockError>(granted.then_some((path, czxid)))
+            Ok::<_, LockError>(match turn {
+                Turn::Held(watch) => Some((path, czxid, watch)),
+                Turn::Ahead => None,
+            })
         };
         let outcome = deadline.run(work).await.unwrap_or(Ok(None))?;
-        let Some((path, czxid)) = outcome else {
+        let Some((path, czxid, watch)) = outcome else {
             delete_now(&mut pending).await;
             return Ok(None);
         };
@@ -165,12 +168,14 @@ impl ZkLock {
             ));
         };
         pending.disarm();
+        let (watching, stop) = oneshot::channel();
+        watch_node(client, path.clone(), status.clone(), watch, stop);
         let hold = Arc::new(ZkHold {
             session,
             path,
             registration,
+            _watching: watching,
         });
-        hold.watch_own_node(status.clone());
         Ok(Some(LockGuard::new(GuardParts {
             name: name.clone(),
             owner_token: token,

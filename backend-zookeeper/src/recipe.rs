@@ -1,11 +1,14 @@
 //! The lock recipe on the wire: node names, creating a contender node (and finding it again
-//! when the reply was lost), and waiting for its turn by watching only the predecessor.
+//! when the reply was lost), and waiting for its turn by watching only the predecessor
+//! (and our own node).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use distlock_core::{LockError, LockName, Result};
-use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError};
+use futures::FutureExt;
+use zookeeper_client::{Acls, Client, CreateMode, Error as ZkError, EventType, WatchedEvent};
 
 use crate::error::zk_error;
 use crate::session::Session;
@@ -77,6 +80,23 @@ where
     }
 }
 
+/// A watch on a node, as the future of its one event (dropping it before the event removes
+/// the watch, which costs a request).
+pub(crate) type NodeWatch = Pin<Box<dyn Future<Output = WatchedEvent> + Send>>;
+
+/// The outcome of [`Layout::wait_turn`].
+pub(crate) enum Turn {
+    /// Our node is the lowest, with the watch on it set while waiting, if any (the hold
+    /// keeps it to notice a foreign delete).
+    Held(Option<NodeWatch>),
+    /// Someone is ahead and the caller did not want to wait.
+    Ahead,
+}
+
+/// A created contender node: its path, its czxid (the fencing token), and the parent's
+/// children listed right after the create, when that listing came back.
+pub(crate) type Created = (String, i64, Option<Vec<String>>);
+
 /// Where and how a lock's nodes are made.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Layout<'a> {
@@ -118,23 +138,36 @@ impl Layout<'_> {
         ))
     }
 
-    /// Creates `token`'s EPHEMERAL_SEQUENTIAL contender node and returns its path and czxid.
-    /// A reply lost to a connection loss is recovered by finding the node by its token.
-    pub(crate) async fn create_node(&self, client: &Client, token: &str) -> Result<(String, i64)> {
+    /// Creates `token`'s EPHEMERAL_SEQUENTIAL contender node and returns its path, czxid and
+    /// (usually) the parent's children. The listing is sent right behind the create, without
+    /// waiting for its reply: one session's requests are served in order, so it already
+    /// shows our node, and the lowest check costs no round trip of its own. A reply lost to
+    /// a connection loss is recovered by finding the node by its token.
+    pub(crate) async fn create_node(&self, client: &Client, token: &str) -> Result<Created> {
         let prefix = format!("{}/{}", self.parent, node_prefix(token));
         let mode = CreateMode::EphemeralSequential.with_acls(self.acls);
         let mut parent_went = false;
-        for _ in 0..RETRIES {
-            match client.create(&prefix, &[], &mode).await {
-                Ok((stat, seq)) => return Ok((format!("{prefix}{seq}"), stat.czxid)),
+        for attempt in 0..RETRIES {
+            let outcome = if attempt == 0 {
+                let created = client.create(&prefix, &[], &mode);
+                let listed = client.list_children(self.parent);
+                let (created, listed) = futures::join!(created, listed);
+                created.map(|c| (c, listed.ok()))
+            } else {
+                client.create(&prefix, &[], &mode).await.map(|c| (c, None))
+            };
+            match outcome {
+                Ok(((stat, seq), listed)) => {
+                    return Ok((format!("{prefix}{seq}"), stat.czxid, listed))
+                }
                 Err(ZkError::NoNode) => {
                     parent_went = true;
                     self.make_parents(client).await?
                 }
                 Err(e) if reply_lost(&e) => {
                     parent_went = false;
-                    if let Some(found) = self.find_node(client, token).await? {
-                        return Ok(found);
+                    if let Some((path, czxid)) = self.find_node(client, token).await? {
+                        return Ok((path, czxid, None));
                     }
                 }
                 Err(e) => return Err(zk_error(e, "creating the lock node")),
@@ -177,9 +210,17 @@ impl Layout<'_> {
         }
     }
 
-    /// Waits until `path` is the lowest contender (`Ok(true)`), or with `wait == false`
-    /// checks once (`Ok(false)` when someone is ahead). Watches only the immediate
-    /// predecessor and re-lists when it is already gone.
+    /// Waits until `path` is the lowest contender (`Turn::Held`), or with `wait == false`
+    /// checks once (`Turn::Ahead` when someone is ahead). `listed` is a listing taken after
+    /// our create, if the caller has one. Watches only the immediate predecessor, and our own
+    /// node (to notice it vanishing while we wait; the hold keeps that watch).
+    ///
+    /// When the predecessor was the lowest and its deletion is seen, we are the lowest
+    /// without listing again: sequence numbers only grow while our node exists (it keeps the
+    /// parent alive), so nobody can have come in ahead, and our own node still exists, or its
+    /// deletion (an earlier transaction) would have been delivered first on this connection.
+    /// That holds only while the connection stayed up (watches re-registered after a
+    /// reconnect report in no particular order), so any session state change re-lists.
     pub(crate) async fn wait_turn(
         &self,
         client: &Client,
@@ -187,7 +228,8 @@ impl Layout<'_> {
         path: &str,
         token: &str,
         wait: bool,
-    ) -> Result<bool> {
+        mut listed: Option<Vec<String>>,
+    ) -> Result<Turn> {
         let own = path.rsplit('/').next().unwrap_or(path);
         if sequence_of(own).is_none() {
             return Err(LockError::backend(format!(
@@ -195,11 +237,15 @@ impl Layout<'_> {
             )));
         }
         let head = node_prefix(token);
+        let mut own_watch: Option<NodeWatch> = None;
         loop {
-            let children = match retry(|| client.list_children(self.parent)).await {
-                Ok(c) => c,
-                Err(ZkError::NoNode) => Vec::new(),
-                Err(e) => return Err(zk_error(e, "listing the lock's contenders")),
+            let children = match listed.take() {
+                Some(c) => c,
+                None => match retry(|| client.list_children(self.parent)).await {
+                    Ok(c) => c,
+                    Err(ZkError::NoNode) => Vec::new(),
+                    Err(e) => return Err(zk_error(e, "listing the lock's contenders")),
+                },
             };
             let mut queue: Vec<(i64, String)> = children
                 .into_iter()
@@ -227,29 +273,98 @@ impl Layout<'_> {
                 }));
             };
             if me == 0 {
-                return Ok(true);
+                return Ok(Turn::Held(own_watch));
             }
             if !wait {
-                return Ok(false);
+                return Ok(Turn::Ahead);
             }
             let predecessor = format!("{}/{}", self.parent, queue[me - 1].1);
-            match retry(|| client.check_and_watch_stat(&predecessor)).await {
-                Ok((None, _)) => continue,
-                Ok((Some(_), watcher)) => {
-                    tokio::select! {
-                        _ = watcher.changed() => {}
-                        why = session.ended() => {
-                            return Err(LockError::connection(format!(
-                                "the ZooKeeper session ended while waiting: {}",
-                                why.message()
-                            )));
-                        }
-                    }
+            let mut states = client.state_watcher();
+            states.state();
+            // Both requests go out before either reply is awaited: one round trip.
+            let pred = client.check_and_watch_stat(&predecessor);
+            let mine = if own_watch.is_none() {
+                Some(client.check_and_watch_stat(path))
+            } else {
+                None
+            };
+            let (pred, mine) = futures::join!(pred, async {
+                match mine {
+                    Some(mine) => Some(mine.await),
+                    None => None,
                 }
+            });
+            match mine {
+                None => {}
+                Some(Ok((Some(_), watcher))) => own_watch = Some(Box::pin(watcher.changed())),
+                // Gone: the listing says so, with the reason.
+                Some(Ok((None, _))) => continue,
+                Some(Err(e)) if reply_lost(&e) => continue,
+                Some(Err(e)) => return Err(zk_error(e, "watching the lock node")),
+            }
+            let undisturbed = |states: &mut zookeeper_client::StateWatcher,
+                               own_watch: &mut Option<NodeWatch>| {
+                states.changed().now_or_never().is_none() && pending(own_watch)
+            };
+            let watcher = match pred {
+                Ok((None, _)) if me == 1 && undisturbed(&mut states, &mut own_watch) => {
+                    return Ok(Turn::Held(own_watch));
+                }
+                Ok((None, _)) => continue,
+                Ok((Some(_), watcher)) => watcher,
+                Err(e) if reply_lost(&e) => continue,
                 Err(e) => return Err(zk_error(e, "watching the predecessor")),
+            };
+            let mut own_changed = false;
+            let event = {
+                let own_event = async {
+                    match own_watch.as_mut() {
+                        Some(w) => w.as_mut().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                // Biased: when both our node's and the predecessor's events are in, ours
+                // came first on the connection, and re-listing must win.
+                tokio::select! {
+                    biased;
+                    _ = own_event => {
+                        own_changed = true;
+                        None
+                    }
+                    why = session.ended() => {
+                        return Err(LockError::connection(format!(
+                            "the ZooKeeper session ended while waiting: {}",
+                            why.message()
+                        )));
+                    }
+                    event = watcher.changed() => Some(event),
+                }
+            };
+            if own_changed {
+                // Our node changed or vanished: the listing tells which; a new watch follows.
+                own_watch = None;
+                continue;
+            }
+            if matches!(&event, Some(e) if e.event_type == EventType::NodeDeleted)
+                && me == 1
+                && undisturbed(&mut states, &mut own_watch)
+            {
+                return Ok(Turn::Held(own_watch));
             }
         }
     }
+}
+
+/// Whether `watch` is set and has not fired (a fired one is cleared).
+fn pending(watch: &mut Option<NodeWatch>) -> bool {
+    let fired = match watch.as_mut() {
+        Some(w) => w.as_mut().now_or_never().is_some(),
+        None => return false,
+    };
+    if fired {
+        *watch = None;
+    }
+    !fired
 }
 
 /// Deletes `path`, treating "already gone" as done.

@@ -435,8 +435,9 @@ async fn each_waiter_watches_only_its_predecessor() {
     }
     let mut queue = children(&holder, &name).await;
     queue.sort_by_key(|c| c.rsplit('-').next().unwrap().to_string());
-    // Every node but the last is watched by its successor (and the holder's also by the
-    // holder itself, which watches its own node for foreign deletes).
+    // Every node but the last is watched by its successor, and every node by its owner
+    // (to notice a foreign delete; a waiter's watch on its own node is what lets it take
+    // the lock on its predecessor's deletion without listing again).
     let port = common::server().port();
     let start = Instant::now();
     let table = loop {
@@ -479,8 +480,8 @@ fn watchers_by_path(table: &str) -> std::collections::HashMap<String, Vec<String
     map
 }
 
-/// Checks that nobody watches the parent, the holder's node is watched twice (by its
-/// successor and by the holder itself), every other node but the last once.
+/// Checks that nobody watches the parent, every node but the last is watched twice (by its
+/// successor and its owner), the last once (by its owner).
 fn watch_pattern(table: &str, parent: &str, queue: &[String]) -> Result<(), String> {
     let watchers = watchers_by_path(table);
     if watchers.contains_key(parent) {
@@ -489,11 +490,7 @@ fn watch_pattern(table: &str, parent: &str, queue: &[String]) -> Result<(), Stri
     for (i, node) in queue.iter().enumerate() {
         let path = format!("{parent}/{node}");
         let n = watchers.get(&path).map_or(0, Vec::len);
-        let expected = match i {
-            0 => 2,
-            i if i + 1 < queue.len() => 1,
-            _ => 0,
-        };
+        let expected = if i + 1 < queue.len() { 2 } else { 1 };
         if n != expected {
             return Err(format!("{path} is watched {n} times, not {expected}"));
         }

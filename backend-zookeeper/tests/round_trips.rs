@@ -1,0 +1,156 @@
+//! Requests per lock cycle, counted by the server (`mntr` `zk_packets_received`), on a
+//! server of this binary's own: the counter is server-wide.
+
+// Test support: failing loudly is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use distlock_core::LockExt;
+use distlock_testkit::zookeeper::{four_letter, ZkServer};
+use distlock_zookeeper::{ZkConfig, ZkLock};
+
+/// The requests the server received since `before` was read, without our `mntr` calls.
+async fn requests_since(before: (u64, u64)) -> u64 {
+    let now = mntr("zk_packets_received").await;
+    now - before.0 - (MNTR_CALLS.load(Ordering::SeqCst) - before.1)
+}
+
+async fn start_count() -> (u64, u64) {
+    let at = mntr("zk_packets_received").await;
+    (at, MNTR_CALLS.load(Ordering::SeqCst))
+}
+
+/// Long enough that no ping falls in a measurement (a client pings every third of it when
+/// idle); `SLACK` covers one anyway.
+const SESSION: Duration = Duration::from_secs(30);
+const SLACK: u64 = 2;
+
+fn server() -> &'static ZkServer {
+    static SERVER: std::sync::OnceLock<ZkServer> = std::sync::OnceLock::new();
+    SERVER.get_or_init(|| ZkServer::start().expect("start a throwaway ZooKeeper"))
+}
+
+/// The counter is server-wide: one measurement at a time.
+static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Four-letter words sent so far: each counts as a packet received.
+static MNTR_CALLS: AtomicU64 = AtomicU64::new(0);
+
+async fn mntr(key: &str) -> u64 {
+    MNTR_CALLS.fetch_add(1, Ordering::SeqCst);
+    let port = server().port();
+    let reply = tokio::task::spawn_blocking(move || four_letter(port, "mntr").unwrap())
+        .await
+        .unwrap();
+    reply
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in mntr:\n{reply}"))
+}
+
+/// Whether `session` watches a node whose path starts with `prefix` (`wchp`: a path line,
+/// then one indented session id per watcher).
+async fn watched_by(prefix: &str, session: &str) -> bool {
+    MNTR_CALLS.fetch_add(1, Ordering::SeqCst);
+    let port = server().port();
+    let table = tokio::task::spawn_blocking(move || four_letter(port, "wchp").unwrap())
+        .await
+        .unwrap();
+    let mut current = false;
+    for line in table.lines() {
+        if line.starts_with('/') {
+            current = line.trim().starts_with(prefix);
+        } else if current && line.trim() == session {
+            return true;
+        }
+    }
+    false
+}
+
+async fn client() -> ZkLock {
+    let config = ZkConfig::from_url(&server().url())
+        .unwrap()
+        .with_session_timeout(SESSION);
+    ZkLock::connect(config).await.unwrap()
+}
+
+/// An uncontended acquire + release is create (with getChildren pipelined behind it), the
+/// `exists` watch on the held node, and delete: 4 requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncontended_cycle_costs_at_most_four_requests() {
+    let _one = MEASURING.lock().await;
+    let lock = client().await;
+    // The first cycle also creates the root and the lock's parent.
+    lock.acquire_timeout("rt/uncontended", Duration::from_secs(5))
+        .await
+        .unwrap()
+        .release()
+        .await
+        .unwrap();
+    const N: u64 = 200;
+    let before = start_count().await;
+    for _ in 0..N {
+        let g = lock
+            .acquire_timeout("rt/uncontended", Duration::from_secs(5))
+            .await
+            .unwrap();
+        g.release().await.unwrap();
+    }
+    let requests = requests_since(before).await;
+    eprintln!("{requests} requests for {N} cycles");
+    assert!(
+        requests <= 4 * N + SLACK,
+        "{requests} requests for {N} uncontended cycles ({:.2} per cycle, want at most 4)",
+        requests as f64 / N as f64
+    );
+}
+
+/// A handoff costs the parked waiter no request once the predecessor's deletion arrives:
+/// per round, the holder's 3 (create + getChildren, exists) and delete, the waiter's create
+/// + getChildren, its two watches (predecessor, own node) and delete: 9.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handoff_costs_the_waiter_no_relisting() {
+    let _one = MEASURING.lock().await;
+    let (holder, waiter) = (client().await, client().await);
+    let name = "rt/handoff";
+    holder
+        .acquire_timeout(name, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .release()
+        .await
+        .unwrap();
+    let parent = holder.lock_path(&distlock_core::LockName::new(name).unwrap());
+    let waiter_session = format!("{:#x}", waiter.zk_client().await.unwrap().session_id().0);
+    const ROUNDS: u64 = 20;
+    let before = start_count().await;
+    for _ in 0..ROUNDS {
+        let g = holder.try_acquire(name).await.unwrap().expect("free lock");
+        let node = format!("{parent}/_c_{}-lock-", g.owner_token());
+        let queued = {
+            let waiter = waiter.clone();
+            tokio::spawn(async move { waiter.acquire_timeout(name, Duration::from_secs(10)).await })
+        };
+        // Parked: the waiter's session watches the holder's node.
+        let start = std::time::Instant::now();
+        while !watched_by(&node, &waiter_session).await {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "the waiter never parked"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        g.release().await.unwrap();
+        let g = queued.await.unwrap().unwrap();
+        g.release().await.unwrap();
+    }
+    let requests = requests_since(before).await;
+    eprintln!("{requests} requests for {ROUNDS} handoff rounds");
+    assert!(
+        requests <= 9 * ROUNDS + SLACK,
+        "{requests} requests for {ROUNDS} handoff rounds ({:.2} per round, want at most 9)",
+        requests as f64 / ROUNDS as f64
+    );
+}
