@@ -460,7 +460,9 @@ async fn renew(shared: Arc<Shared>, batch: Batch) {
                 let mut results = results.into_iter();
                 for &i in &sending {
                     let r = results.next().unwrap_or_else(|| {
-                        Err(LockError::backend("the batch renewal returned too few results"))
+                        Err(LockError::backend(
+                            "the batch renewal returned too few results",
+                        ))
                     });
                     outcomes[i] = Some(match r {
                         Ok(()) => {

@@ -125,7 +125,11 @@ async fn holds_taken_close_together_are_renewed_in_one_call_per_round() {
     let renewed: usize = calls.iter().map(|(_, _, ids)| ids.len()).sum();
     // Every TTL/3 (give or take the coalescing window) over 10 s: about 10 rounds of 500.
     assert!(renewed >= 500 * 9, "only {renewed} renewals");
-    assert!(calls.len() <= 12, "{} calls for {renewed} renewals", calls.len());
+    assert!(
+        calls.len() <= 12,
+        "{} calls for {renewed} renewals",
+        calls.len()
+    );
     assert!(calls.iter().all(|(_, ttl, _)| *ttl == TTL));
 }
 
@@ -205,7 +209,10 @@ async fn a_user_extend_is_serialised_and_replans() {
     // The next renewal comes TTL/3 of the new TTL after the extend, with the new TTL.
     let (first, ttl, _) = calls.first().unwrap();
     assert_eq!(*ttl, Duration::from_secs(30));
-    assert!(*first >= extended_at + Duration::from_secs(9), "renewed too early");
+    assert!(
+        *first >= extended_at + Duration::from_secs(9),
+        "renewed too early"
+    );
     assert!(g.is_held());
 }
 
