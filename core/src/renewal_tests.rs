@@ -227,10 +227,12 @@ async fn a_lease_without_renewal_is_only_watched() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_task_ends_with_the_group() {
+async fn nothing_but_its_handles_keeps_a_group_alive() {
     let (group, _record) = group();
     let g = guard(&group, 0, TTL, true);
     let weak = Arc::downgrade(&group.shared);
+    // Let the task run a round (a renewal) first.
+    tokio::time::sleep(TTL).await;
     g.release().await.unwrap();
     drop(group);
     // Nothing else holds the scheduler: its task sees the group gone and returns.
