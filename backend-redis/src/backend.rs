@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use distlock_core::{Capabilities, LockError, Result};
+use futures::future::join_all;
 use tokio::time::Instant;
 
-use crate::conn::Conn;
+use crate::conn::{Conn, ToRedisArgsDyn};
 use crate::error::map_error;
 use crate::keys::LockKeys;
-use crate::scripts::{ACQUIRE, EXTEND, LEAVE, RELEASE};
+use crate::scripts::{ACQUIRE, EXTEND, EXTEND_MANY, LEAVE, RELEASE};
 
 /// How long a queued waiter's entry lives unless the waiter refreshes it (every attempt does,
 /// and a waiter attempts at least every [`RECHECK`](crate::RECHECK)). A waiter that vanished
@@ -69,6 +70,10 @@ pub(crate) trait Backend: Send + Sync + Debug + 'static {
 
     /// Compare-and-pexpire. `NotHeld` when `token` does not own it.
     async fn extend(&self, keys: &LockKeys, token: &str, ttl: Duration) -> Result<()>;
+
+    /// [`Backend::extend`] of many (lock, owner token) pairs, in as few round trips as the
+    /// mode allows; one result per pair, in order.
+    async fn extend_many(&self, holds: &[(&LockKeys, &str)], ttl: Duration) -> Vec<Result<()>>;
 
     fn capabilities(&self) -> Capabilities;
 
@@ -135,6 +140,43 @@ impl Node {
             .await
             .map_err(|e| self.fail(e, "releasing"))?;
         Ok(freed == 1)
+    }
+
+    /// Like [`Backend::extend_many`] but says per pair whether the lock was ours. A single
+    /// server gets one script call; a cluster one call per key (the keys of a batch hash to
+    /// any slot), sent concurrently on its multiplexed connections.
+    pub(crate) async fn extend_many_raw(
+        &self,
+        holds: &[(&LockKeys, &str)],
+        ttl: Duration,
+    ) -> Vec<Result<bool>> {
+        if let Conn::Cluster(_) = self.conn {
+            return join_all(holds.iter().map(|(k, t)| self.extend_raw(k, t, ttl))).await;
+        }
+        let batch = async {
+            let ttl_ms = ttl_ms(ttl)?;
+            let keys: Vec<&str> = holds.iter().map(|(k, _)| k.lock.as_str()).collect();
+            let mut args: Vec<&dyn ToRedisArgsDyn> = Vec::with_capacity(holds.len() + 1);
+            args.push(&ttl_ms);
+            args.extend(holds.iter().map(|(_, t)| t as &dyn ToRedisArgsDyn));
+            let extended: Vec<i64> = self
+                .conn
+                .eval(&EXTEND_MANY, &keys, &args)
+                .await
+                .map_err(|e| self.fail(e, "extending"))?;
+            if extended.len() != holds.len() {
+                return Err(LockError::backend(format!(
+                    "renewing {} locks returned {} results",
+                    holds.len(),
+                    extended.len()
+                )));
+            }
+            Ok(extended)
+        };
+        match batch.await {
+            Ok(extended) => extended.into_iter().map(|n| Ok(n == 1)).collect(),
+            Err(e) => holds.iter().map(|_| Err(e.clone())).collect(),
+        }
     }
 
     /// Like [`Backend::extend`] but says whether the lock was ours instead of erroring.
@@ -244,6 +286,18 @@ impl Backend for Node {
         } else {
             Err(not_held(keys))
         }
+    }
+
+    async fn extend_many(&self, holds: &[(&LockKeys, &str)], ttl: Duration) -> Vec<Result<()>> {
+        let results = self.extend_many_raw(holds, ttl).await;
+        holds
+            .iter()
+            .zip(results)
+            .map(|((keys, _), r)| match r? {
+                true => Ok(()),
+                false => Err(not_held(keys)),
+            })
+            .collect()
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -29,7 +29,9 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-use distlock_core::backend::{Armed, ConnectionRetry, Deadline, GuardParts, HoldStatus, Lease};
+use distlock_core::backend::{
+    Armed, ConnectionRetry, Deadline, GuardParts, HoldStatus, Lease, RenewalGroup,
+};
 use distlock_core::{AcquireOptions, ErrorKind, LockError, LockGuard, LockName, Result};
 use rand::Rng;
 use tokio::time::Instant;
@@ -53,6 +55,8 @@ pub(crate) struct Engine {
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) subscriber: Subscriber,
     pub(crate) config: RedisConfig,
+    /// Renews every hold of this client (see [`crate::hold::Renewals`]).
+    pub(crate) renewals: RenewalGroup,
 }
 
 impl fmt::Debug for Engine {
@@ -223,6 +227,7 @@ impl Engine {
                 backend: self.backend.clone(),
                 keys,
                 token,
+                renewals: self.renewals.clone(),
             }),
             status: HoldStatus::new(),
             lease: Some(Lease {

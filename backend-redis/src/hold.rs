@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use distlock_core::backend::{spawn_background, Backoff, Hold, Undo};
+use distlock_core::backend::{spawn_background, Backoff, BatchRenew, Hold, RenewalGroup, Undo};
 use distlock_core::{ErrorKind, Result, RetryPolicy};
 
 use crate::backend::Backend;
@@ -15,6 +15,8 @@ pub(crate) struct RedisHold {
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) keys: LockKeys,
     pub(crate) token: String,
+    /// The client's renewal scheduler.
+    pub(crate) renewals: RenewalGroup,
 }
 
 #[async_trait]
@@ -27,12 +29,48 @@ impl Hold for RedisHold {
         self.backend.extend(&self.keys, &self.token, ttl).await
     }
 
+    fn renewal_group(&self) -> Option<RenewalGroup> {
+        Some(self.renewals.clone())
+    }
+
     fn release_on_drop(self: Arc<Self>) {
         spawn_background(unlock_in_background(
             self.backend.clone(),
             self.keys.clone(),
             self.token.clone(),
         ));
+    }
+}
+
+/// Renews a client's due holds with [`Backend::extend_many`]: one script call per server
+/// for up to [`MAX_BATCH`](distlock_core::backend::MAX_BATCH) holds.
+#[derive(Debug)]
+pub(crate) struct Renewals {
+    pub(crate) backend: Arc<dyn Backend>,
+}
+
+impl Renewals {
+    pub(crate) fn group(backend: Arc<dyn Backend>) -> RenewalGroup {
+        RenewalGroup::new(Renewals { backend })
+    }
+}
+
+#[async_trait]
+impl BatchRenew for Renewals {
+    async fn extend_many(&self, holds: &[Arc<dyn Hold>], ttl: Duration) -> Vec<Result<()>> {
+        let ours: Option<Vec<(&LockKeys, &str)>> = holds
+            .iter()
+            .map(|h| {
+                let any: &dyn std::any::Any = &**h;
+                any.downcast_ref::<RedisHold>()
+                    .map(|h| (&h.keys, h.token.as_str()))
+            })
+            .collect();
+        match ours {
+            Some(ours) => self.backend.extend_many(&ours, ttl).await,
+            // Never the case (the group is only handed to this client's holds), but cheap.
+            None => futures::future::join_all(holds.iter().map(|h| h.extend(ttl))).await,
+        }
     }
 }
 

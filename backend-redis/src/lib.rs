@@ -69,6 +69,10 @@
 //! guard signals lost at that deadline, which comes before the server can expire the key, so
 //! nobody else can have the lock before the holder is told. A renewal that finds the key gone
 //! or re-owned signals lost at once. A lost hold is never re-acquired behind the user's back.
+//! One scheduler per client renews all its holds: the holds due within a tenth of their TTL
+//! of each other go in one script call (up to 1,000 keys, compare-and-`PEXPIRE` each, one
+//! result per key) — per server for Redlock; on a cluster, whose keys hash to any slot, one
+//! call per key, sent concurrently.
 //! Connections reconnect by themselves (`ConnectionManager`; the cluster client follows slot
 //! moves), so a killed connection costs at most a retried command, not the hold.
 //!

@@ -8,11 +8,12 @@ use distlock_core::{
     AcquireOptions, Capabilities, DistributedLock, LockError, LockGuard, LockName, Result,
 };
 
-use crate::backend::Node;
+use crate::backend::{Backend, Node};
 use crate::config::RedisConfig;
 use crate::conn::{servers_label, Conn};
 use crate::engine::Engine;
 use crate::error::map_error;
+use crate::hold::Renewals;
 use crate::inspect::RedisInspector;
 use crate::subscriber::Subscriber;
 
@@ -94,10 +95,12 @@ impl RedisLock {
             key_prefix: config.key_prefix().to_string(),
             cluster,
         };
+        let backend: Arc<dyn Backend> = Arc::new(node);
         RedisLock {
             inspector,
             engine: Arc::new(Engine {
-                backend: Arc::new(node),
+                renewals: Renewals::group(backend.clone()),
+                backend,
                 subscriber,
                 config,
             }),

@@ -16,6 +16,7 @@ use crate::backend::{not_held, ttl_ms, Attempt, Backend, Node, Wake};
 use crate::config::RedisConfig;
 use crate::conn::{servers_label, Conn};
 use crate::engine::Engine;
+use crate::hold::Renewals;
 use crate::keys::LockKeys;
 use crate::lock::pubsub_client;
 use crate::subscriber::Subscriber;
@@ -111,15 +112,16 @@ impl Redlock {
             .map(|s| pubsub_client(&config, s).map(|c| vec![c]))
             .collect::<Result<Vec<_>>>()?;
         let subscriber = Subscriber::start(sources, config.response_timeout);
-        let backend = Quorum {
+        let backend: Arc<dyn Backend> = Arc::new(Quorum {
             nodes,
             quorum,
             label,
             response_timeout: config.response_timeout,
-        };
+        });
         Ok(Redlock {
             engine: Arc::new(Engine {
-                backend: Arc::new(backend),
+                renewals: Renewals::group(backend.clone()),
+                backend,
                 subscriber,
                 config,
             }),
@@ -180,6 +182,25 @@ impl Quorum {
             Duration::from_millis(100),
             self.response_timeout.max(Duration::from_millis(100)),
         )
+    }
+
+    /// A renewal holds when a majority extended; it is `NotHeld` once servers saying the
+    /// lock is not ours leave no majority possible.
+    fn judge_extend(
+        &self,
+        keys: &LockKeys,
+        ok: usize,
+        absent: usize,
+        failed: usize,
+        last: Option<LockError>,
+    ) -> Result<()> {
+        if ok >= self.quorum {
+            Ok(())
+        } else if absent > self.nodes.len() - self.quorum {
+            Err(not_held(keys))
+        } else {
+            Err(self.too_few(failed, last))
+        }
     }
 
     fn too_few(&self, failed: usize, error: Option<LockError>) -> LockError {
@@ -363,13 +384,39 @@ impl Backend for Quorum {
                 Err(_) => failed += 1,
             }
         }
-        if ok >= self.quorum {
-            Ok(())
-        } else if absent > self.nodes.len() - self.quorum {
-            Err(not_held(keys))
-        } else {
-            Err(self.too_few(failed, last))
+        self.judge_extend(keys, ok, absent, failed, last)
+    }
+
+    /// Each server gets the whole batch in one call (bounded like a single renewal); each
+    /// hold is then judged like [`Backend::extend`] judges one.
+    async fn extend_many(&self, holds: &[(&LockKeys, &str)], ttl: Duration) -> Vec<Result<()>> {
+        if let Err(e) = ttl_ms(ttl) {
+            return holds.iter().map(|_| Err(e.clone())).collect();
         }
+        let bound = self.per_node(ttl);
+        let per_node = join_all(self.nodes.iter().map(|n| async move {
+            tokio::time::timeout(bound, n.extend_many_raw(holds, ttl))
+                .await
+                .ok()
+        }))
+        .await;
+        (0..holds.len())
+            .map(|i| {
+                let (mut ok, mut absent, mut failed, mut last) = (0, 0, 0, None);
+                for node in &per_node {
+                    match node.as_ref().and_then(|r| r.get(i)) {
+                        Some(Ok(true)) => ok += 1,
+                        Some(Ok(false)) => absent += 1,
+                        Some(Err(e)) => {
+                            failed += 1;
+                            last = Some(e.clone());
+                        }
+                        None => failed += 1,
+                    }
+                }
+                self.judge_extend(holds[i].0, ok, absent, failed, last)
+            })
+            .collect()
     }
 
     fn capabilities(&self) -> Capabilities {

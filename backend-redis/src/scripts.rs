@@ -148,3 +148,23 @@ return 0
 "#,
     )
 });
+
+/// KEYS: up to [`MAX_BATCH`](distlock_core::backend::MAX_BATCH) locks. ARGV: TTL in ms, then
+/// the owner token of each key in order. Compare-and-pexpire of each key, as [`EXTEND`].
+/// Returns one 1 (lease reset) or 0 (not this owner's) per key: a client renews all its due
+/// holds in one round trip.
+pub(crate) static EXTEND_MANY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local out = {}
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[i + 1] then
+    out[i] = redis.call('PEXPIRE', KEYS[i], ARGV[1])
+  else
+    out[i] = 0
+  end
+end
+return out
+"#,
+    )
+});

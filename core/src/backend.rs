@@ -8,7 +8,9 @@
 //! [`ConnectionRetry`] of its own, pausing by [`Backoff`]), and on success hands the guard
 //! its [`GuardParts`]: the [`Hold`] (release, extend, release on drop), the [`HoldStatus`]
 //! it marks lost when the store says so, and, for stores whose holds expire, the [`Lease`]
-//! the guard renews. Background work goes through [`spawn_background`].
+//! the guard renews. Background work goes through [`spawn_background`]. A backend whose
+//! store can extend many leases in one request gives its holds a [`RenewalGroup`] per client
+//! (see [`Hold::renewal_group`]) with a [`BatchRenew`] of its own.
 //!
 //! Then run the `distlock-conformance` suite on the backend, and offer
 //! [`Inspect`](crate::Inspect) if the store can list and break holds.
@@ -18,6 +20,7 @@ pub use crate::deadline::Deadline;
 pub use crate::guard::GuardParts;
 pub use crate::hold::Hold;
 pub use crate::lease::Lease;
+pub use crate::renewal::{BatchRenew, ExtendEach, RenewalGroup, MAX_BATCH};
 pub use crate::retry::{retry_connection_failures, Backoff, ConnectionRetry};
 pub use crate::status::HoldStatus;
 pub use crate::token::new_owner_token;

@@ -52,17 +52,26 @@ pub struct LockGuard {
 }
 
 impl LockGuard {
-    /// Wraps a fresh hold. Starts the renewal watchdog when the hold has a lease.
+    /// Wraps a fresh hold. When the hold has a lease, schedules its renewal: in the hold's
+    /// [`RenewalGroup`](crate::backend::RenewalGroup) if it names one, else in a watchdog task.
     /// Must be called inside a Tokio runtime for the watchdog to run.
     pub fn new(parts: GuardParts) -> Self {
         let lease = parts.lease.map(|lease| {
             let clock = Arc::new(LeaseClock::new(&lease));
-            let watching = spawn_background(watchdog(
-                parts.hold.clone(),
-                parts.status.clone(),
-                clock.clone(),
-                lease.renew,
-            ));
+            let watching = match parts.hold.renewal_group() {
+                Some(group) => group.enrol(
+                    parts.hold.clone(),
+                    parts.status.clone(),
+                    &clock,
+                    lease.renew,
+                ),
+                None => spawn_background(watchdog(
+                    parts.hold.clone(),
+                    parts.status.clone(),
+                    clock.clone(),
+                    lease.renew,
+                )),
+            };
             if !watching {
                 tracing::warn!(
                     lock = %parts.name,
@@ -216,6 +225,7 @@ impl LockGuard {
         self.check_lease();
         let lost = self.status.lost_error();
         self.status.mark_released();
+        self.stop_renewing();
         let Some(hold) = self.hold.clone() else {
             return Ok(());
         };
@@ -236,9 +246,19 @@ impl LockGuard {
     }
 }
 
+impl LockGuard {
+    /// Takes the hold out of its client's renewal scheduler (a watchdog stops by itself).
+    fn stop_renewing(&self) {
+        if let Some(clock) = &self.lease {
+            clock.unenrol();
+        }
+    }
+}
+
 impl Drop for LockGuard {
     fn drop(&mut self) {
         self.status.mark_released();
+        self.stop_renewing();
         if let Some(hold) = self.hold.take() {
             hold.release_on_drop();
         }

@@ -1,5 +1,6 @@
 //! The backend side of a guard: what a backend implements for each hold it hands out.
 
+use std::any::Any;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,11 +9,15 @@ use async_trait::async_trait;
 
 use crate::background::spawn_background;
 use crate::error::Result;
+use crate::renewal::RenewalGroup;
 
 /// One hold in a backend's store. The [`LockGuard`](crate::LockGuard) wraps it and owns
 /// the lifecycle (renewal, lost signal, release on drop); the backend only talks to its store.
+///
+/// `Any` lets a backend's [`BatchRenew`](crate::backend::BatchRenew) downcast the holds it
+/// is handed back to its own type; every `'static` type has it.
 #[async_trait]
-pub trait Hold: Send + Sync + Debug + 'static {
+pub trait Hold: Any + Send + Sync + Debug + 'static {
     /// Frees the lock if this hold still owns it (compare owner token, then delete).
     /// Returns [`ErrorKind::NotHeld`](crate::ErrorKind::NotHeld) when someone else owns it
     /// or nobody does, and changes nothing then.
@@ -38,6 +43,15 @@ pub trait Hold: Send + Sync + Debug + 'static {
     async fn extend(&self, ttl: Duration) -> Result<()> {
         let _ = ttl;
         Ok(())
+    }
+
+    /// The client's renewal scheduler, when the backend has one: the guard then renews this
+    /// hold's lease from that group (one task and timer per client, holds due together
+    /// renewed in one [`BatchRenew::extend_many`](crate::backend::BatchRenew::extend_many)
+    /// call) instead of from a watchdog task of its own. The default, `None`, keeps the
+    /// watchdog. Return clones of one group per client.
+    fn renewal_group(&self) -> Option<RenewalGroup> {
+        None
     }
 
     /// Called once when a guard is dropped without `release`. Must not block or panic.

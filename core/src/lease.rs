@@ -1,6 +1,8 @@
 //! Lease bookkeeping and the renewal watchdog shared by every backend whose holds expire.
+//! Holds whose backend names a [`RenewalGroup`](crate::backend::RenewalGroup) are renewed by
+//! that group's scheduler instead, with the same rules.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -8,6 +10,7 @@ use tokio::time::Instant;
 use crate::error::{ErrorKind, LockError};
 use crate::hold::Hold;
 use crate::observe::{self, LossReason};
+use crate::renewal::Enrolment;
 use crate::status::HoldStatus;
 
 /// A lease as the backend granted it.
@@ -52,6 +55,9 @@ pub(crate) struct LeaseClock {
     pub(crate) serial: tokio::sync::Mutex<()>,
     /// Wakes the watchdog when the deadline or TTL changes under it.
     changed: tokio::sync::Notify,
+    /// The hold's place in its client's renewal scheduler, when it has one (instead of a
+    /// watchdog); told of every change, like the watchdog.
+    enrolment: OnceLock<Enrolment>,
 }
 
 impl LeaseClock {
@@ -61,6 +67,25 @@ impl LeaseClock {
             deadline: Mutex::new(local_deadline(lease.started, lease.ttl)),
             serial: tokio::sync::Mutex::new(()),
             changed: tokio::sync::Notify::new(),
+            enrolment: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn enrol(&self, enrolment: Enrolment) {
+        let _ = self.enrolment.set(enrolment);
+    }
+
+    /// The hold ended: its scheduler forgets it.
+    pub(crate) fn unenrol(&self) {
+        if let Some(e) = self.enrolment.get() {
+            e.remove();
+        }
+    }
+
+    fn moved(&self) {
+        self.changed.notify_waiters();
+        if let Some(e) = self.enrolment.get() {
+            e.replan();
         }
     }
 
@@ -71,14 +96,14 @@ impl LeaseClock {
         let mut deadline = self.deadline.lock().unwrap_or_else(|p| p.into_inner());
         *deadline = (*deadline).min(local_deadline(started, ttl));
         drop(deadline);
-        self.changed.notify_waiters();
+        self.moved();
     }
 
     pub(crate) fn deadline(&self) -> Instant {
         *self.deadline.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn ttl(&self) -> Duration {
+    pub(crate) fn ttl(&self) -> Duration {
         *self.ttl.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -87,7 +112,7 @@ impl LeaseClock {
         let mut deadline = self.deadline.lock().unwrap_or_else(|p| p.into_inner());
         *deadline = local_deadline(started, ttl);
         drop(deadline);
-        self.changed.notify_waiters();
+        self.moved();
     }
 }
 
@@ -159,10 +184,7 @@ pub(crate) async fn watchdog(
                 }
             }
             Ok(Err(e)) if e.kind() == ErrorKind::NotHeld => {
-                match observer {
-                    Some(o) => o.renewal_failed(true, slack, &e),
-                    None => observe::unobserved_renewal_failure(slack, &e),
-                }
+                observe::renewal_failed(observer, true, slack, &e);
                 status.mark_lost_because(
                     LossReason::RenewalRejected,
                     LockError::lost(format!(
@@ -172,18 +194,11 @@ pub(crate) async fn watchdog(
                 return;
             }
             Ok(Err(e)) => {
-                match observer {
-                    Some(o) => o.renewal_failed(false, slack, &e),
-                    None => observe::unobserved_renewal_failure(slack, &e),
-                }
+                observe::renewal_failed(observer, false, slack, &e);
                 retry_soon = true;
             }
             Err(_elapsed) => {
-                let e = "the renewal timed out";
-                match observer {
-                    Some(o) => o.renewal_failed(false, slack, &e),
-                    None => observe::unobserved_renewal_failure(slack, &e),
-                }
+                observe::renewal_failed(observer, false, slack, &"the renewal timed out");
                 retry_soon = true;
             }
         }

@@ -48,6 +48,7 @@ pub mod memory;
 mod name;
 pub mod observe;
 mod options;
+mod renewal;
 mod retry;
 pub mod scope;
 pub mod settings;

@@ -538,13 +538,22 @@ pub(crate) fn unobserved_loss(reason: LossReason, error: &crate::LockError) {
     tracing::warn!(reason = reason.as_str(), error = %error, "lock lost");
 }
 
-/// The "lease renewal failed" event of a hold acquired while nothing wanted its span.
-pub(crate) fn unobserved_renewal_failure(slack: Duration, error: &dyn fmt::Display) {
-    tracing::warn!(
-        error = %error,
-        slack_ms = slack.as_millis() as u64,
-        "lease renewal failed"
-    );
+/// A failed renewal: through the hold's observer, or as a bare "lease renewal failed"
+/// warning for a hold acquired while nothing wanted its span.
+pub(crate) fn renewal_failed(
+    observer: Option<&HoldObserver>,
+    rejected: bool,
+    slack: Duration,
+    error: &dyn fmt::Display,
+) {
+    match observer {
+        Some(o) => o.renewal_failed(rejected, slack, error),
+        None => tracing::warn!(
+            error = %error,
+            slack_ms = slack.as_millis() as u64,
+            "lease renewal failed"
+        ),
+    }
 }
 
 /// Records a forced release made through [`crate::Inspect::break_lock`]: call it from the
