@@ -31,6 +31,7 @@ mod hold;
 mod inspect;
 mod lock;
 mod path;
+mod queue;
 mod url;
 mod wake;
 

@@ -1,0 +1,205 @@
+//! The FIFO waiter queue of one lock file: ticket files in `<lock file>.q/`.
+//!
+//! A waiter creates the ticket `max + 1` (`O_CREAT|O_EXCL`, retried on a clash) and holds an
+//! exclusive `flock` on it while it waits; only the waiter whose ticket is the lowest live
+//! one may try the lock, and an acquire without a ticket (a first try, a `try_acquire`)
+//! only tries when no live ticket exists. So a releasing process that comes straight back
+//! queues behind the waiters instead of re-taking the lock before a woken one runs.
+//!
+//! A ticket whose `flock` is free belongs to a dead waiter (the kernel dropped its locks) or
+//! one that left: whoever finds it takes its `flock` and unlinks it. One rule keeps that
+//! from ever unlinking a live ticket: **a ticket's path is only unlinked by the holder of
+//! the `flock` on the file it names**, checked (same inode) after taking the `flock`. While
+//! a process holds that `flock`, nobody else can unlink the path, so the path still names
+//! that file when it unlinks. A new ticket is checked the same way after its owner's
+//! `flock`: if someone unlinked it in between (it looked dead), the owner takes another.
+//!
+//! The queue lives in a subdirectory so an uncontended acquire costs one failed directory
+//! open, and ticket events do not reach the lock directory's watcher: waiters wake on lock
+//! files' close events only (a release; a waiter that gave up or died closes its lock file
+//! too, after unlinking its ticket).
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+/// Ticket names are zero-padded so that a listing sorts like the numbers.
+const WIDTH: usize = 20;
+/// Tries to take a ticket before giving up: each failed try means another process changed
+/// the queue in between, so this bounds a pathological race, not a normal wait.
+const MAX_JOIN_TRIES: usize = 1000;
+
+/// The queue directory of one lock.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    dir: PathBuf,
+}
+
+impl Queue {
+    pub(crate) fn new(dir: PathBuf) -> Self {
+        Queue { dir }
+    }
+
+    /// Whether any live ticket is queued (dead ones found on the way are removed).
+    pub(crate) fn has_waiters(&self) -> io::Result<bool> {
+        self.live_before(u64::MAX)
+    }
+
+    /// Takes the next ticket: the caller is queued behind every live ticket until the
+    /// ticket is dropped. `left` is woken when a ticket is given up without being served.
+    pub(crate) fn join(&self, left: Arc<Notify>) -> io::Result<Ticket> {
+        for _ in 0..MAX_JOIN_TRIES {
+            match fs::create_dir(&self.dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+            let seq = match self.tickets() {
+                Ok(tickets) => tickets.last().copied().unwrap_or(0) + 1,
+                // Removed by the last waiter leaving since: make it again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let path = self.dir.join(format!("{seq:0WIDTH$}"));
+            let file = match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => file,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::AlreadyExists | io::ErrorKind::NotFound
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e),
+            };
+            match file.try_lock() {
+                Ok(()) => {}
+                // Taken by someone who found it unlocked and thinks it dead: they unlink it.
+                Err(TryLockError::WouldBlock) => continue,
+                Err(TryLockError::Error(e)) => return Err(e),
+            }
+            if !names(&path, &file)? {
+                // Unlinked between the create and our flock: not in the queue.
+                continue;
+            }
+            return Ok(Ticket {
+                _flock: file,
+                path,
+                seq,
+                queue: self.dir.clone(),
+                left: Some(left),
+            });
+        }
+        Err(io::Error::other(format!(
+            "the waiter queue {} kept changing: no ticket after {MAX_JOIN_TRIES} tries",
+            self.dir.display()
+        )))
+    }
+
+    /// Ticket numbers, ascending.
+    fn tickets(&self) -> io::Result<Vec<u64>> {
+        let mut seqs: Vec<u64> = fs::read_dir(&self.dir)?
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        seqs.sort_unstable();
+        Ok(seqs)
+    }
+
+    /// Whether a live ticket below `seq` exists, checked from the nearest one down: usually
+    /// one open and `flock` try. Dead tickets on the way are removed.
+    fn live_before(&self, seq: u64) -> io::Result<bool> {
+        let tickets = match self.tickets() {
+            Ok(tickets) => tickets,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        for &before in tickets.iter().rev().filter(|&&s| s < seq) {
+            if alive(&self.dir.join(format!("{before:0WIDTH$}")))? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// Whether the ticket at `path` is live (its `flock` is held); if not, it is removed.
+fn alive(path: &Path) -> io::Result<bool> {
+    // Read-only: closing it makes no close-after-write event.
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Ok(true),
+        Err(TryLockError::Error(e)) => return Err(e),
+    }
+    // Its flock is ours now: nobody else can unlink the path while we check and unlink it.
+    if names(path, &file)? {
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
+}
+
+/// Whether `path` names the open `file` (same device and inode).
+fn names(path: &Path, file: &File) -> io::Result<bool> {
+    let open = file.metadata()?;
+    match fs::metadata(path) {
+        Ok(named) => Ok(named.dev() == open.dev() && named.ino() == open.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// A waiter's place in the queue, held by its `flock`. Dropping it unlinks it (and the
+/// queue directory, if it was the last); drop it before closing the waiter's lock file, so
+/// that the close event other waiters wake on comes after the ticket is gone.
+#[derive(Debug)]
+pub(crate) struct Ticket {
+    /// Open for its `flock`: the ticket is live while this is.
+    _flock: File,
+    path: PathBuf,
+    seq: u64,
+    queue: PathBuf,
+    /// Woken when the ticket is dropped unserved (a timeout, a cancelled acquire); `None`
+    /// once served.
+    left: Option<Arc<Notify>>,
+}
+
+impl Ticket {
+    /// Whether no live ticket is ahead of this one (dead ones are removed on the way).
+    pub(crate) fn is_first(&self) -> io::Result<bool> {
+        Queue::new(self.queue.clone())
+            .live_before(self.seq)
+            .map(|live| !live)
+    }
+
+    /// The waiter got the lock: leave the queue without waking anyone (the next waiter waits
+    /// for this hold's release).
+    pub(crate) fn served(mut self) {
+        self.left = None;
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        // We hold its flock, so the path still names it (see the module comment).
+        let _ = fs::remove_file(&self.path);
+        // Fails while other tickets remain: then it is theirs to remove.
+        let _ = fs::remove_dir(&self.queue);
+        if let Some(left) = self.left.take() {
+            left.notify_waiters();
+        }
+        // `self._flock` closes after this, freeing the flock of the now nameless file.
+    }
+}
