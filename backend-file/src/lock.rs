@@ -138,7 +138,7 @@ impl DistributedLock for FileLock {
         let watched = self.wakeups.watch(&self.dir);
         // Declared after `file`, so dropped (unlinked) before `file` closes: the close
         // event that wakes the other waiters comes after the ticket is gone.
-        let ticket = queue.join(self.wakeups.handle()).map_err(queue_error)?;
+        let mut ticket = queue.join(self.wakeups.handle()).map_err(queue_error)?;
         let policy = RetryPolicy {
             first_pause: Duration::from_millis(1),
             max_pause: if watched { MAX_BACKSTOP } else { MAX_POLL },

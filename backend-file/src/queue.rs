@@ -48,7 +48,7 @@ impl Queue {
 
     /// Whether any live ticket is queued (dead ones found on the way are removed).
     pub(crate) fn has_waiters(&self) -> io::Result<bool> {
-        self.live_before(u64::MAX)
+        Ok(self.live_before(u64::MAX)?.is_some())
     }
 
     /// Takes the next ticket: the caller is queued behind every live ticket until the
@@ -95,6 +95,7 @@ impl Queue {
                 path,
                 seq,
                 queue: self.dir.clone(),
+                ahead: None,
                 left: Some(left),
             });
         }
@@ -113,45 +114,63 @@ impl Queue {
         Ok(seqs)
     }
 
-    /// Whether a live ticket below `seq` exists, checked from the nearest one down: usually
-    /// one open and `flock` try. Dead tickets on the way are removed.
-    fn live_before(&self, seq: u64) -> io::Result<bool> {
+    /// The nearest live ticket below `seq`, checked from the nearest one down (usually one
+    /// open and `flock` try), open read-only. Dead tickets on the way are removed.
+    fn live_before(&self, seq: u64) -> io::Result<Option<Ahead>> {
         let tickets = match self.tickets() {
             Ok(tickets) => tickets,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
         for &before in tickets.iter().rev().filter(|&&s| s < seq) {
-            if alive(&self.dir.join(format!("{before:0WIDTH$}")))? {
-                return Ok(true);
+            let path = self.dir.join(format!("{before:0WIDTH$}"));
+            // Read-only: closing it makes no close-after-write event.
+            let file = match File::open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let ahead = Ahead { path, file };
+            if ahead.is_live()? {
+                return Ok(Some(ahead));
+            }
+            ahead.close();
+        }
+        Ok(None)
+    }
+}
+
+/// A ticket ahead of ours, kept open so that checking it again costs one `flock` try.
+#[derive(Debug)]
+struct Ahead {
+    path: PathBuf,
+    file: File,
+}
+
+impl Ahead {
+    /// Whether its owner still holds its `flock`. If not, the owner left (and unlinked it)
+    /// or died: then it is removed here; drop it with [`Ahead::close`].
+    fn is_live(&self) -> io::Result<bool> {
+        match self.file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Ok(true),
+            Err(TryLockError::Error(e)) => return Err(e),
+        }
+        // Its flock is ours now: nobody else can unlink the path while we check and unlink.
+        if names(&self.path, &self.file)? {
+            match fs::remove_file(&self.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(false)
     }
-}
 
-/// Whether the ticket at `path` is live (its `flock` is held); if not, it is removed.
-fn alive(path: &Path) -> io::Result<bool> {
-    // Read-only: closing it makes no close-after-write event.
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => return Ok(true),
-        Err(TryLockError::Error(e)) => return Err(e),
+    /// Closes a ticket found dead: ours may be the last reference to the unlinked file.
+    fn close(self) {
+        close_later(self.file);
     }
-    // Its flock is ours now: nobody else can unlink the path while we check and unlink it.
-    if names(path, &file)? {
-        match fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(false)
 }
 
 /// Whether `path` names the open `file` (same device and inode).
@@ -174,17 +193,26 @@ pub(crate) struct Ticket {
     path: PathBuf,
     seq: u64,
     queue: PathBuf,
+    /// The nearest live ticket ahead, as last seen.
+    ahead: Option<Ahead>,
     /// Woken when the ticket is dropped unserved (a timeout, a cancelled acquire); `None`
     /// once served.
     left: Option<Arc<Notify>>,
 }
 
 impl Ticket {
-    /// Whether no live ticket is ahead of this one (dead ones are removed on the way).
-    pub(crate) fn is_first(&self) -> io::Result<bool> {
-        Queue::new(self.queue.clone())
-            .live_before(self.seq)
-            .map(|live| !live)
+    /// Whether no live ticket is ahead of this one (dead ones are removed on the way). While
+    /// one is, a check costs one `flock` try on it.
+    pub(crate) fn is_first(&mut self) -> io::Result<bool> {
+        if let Some(ahead) = self.ahead.take() {
+            if ahead.is_live()? {
+                self.ahead = Some(ahead);
+                return Ok(false);
+            }
+            ahead.close();
+        }
+        self.ahead = Queue::new(self.queue.clone()).live_before(self.seq)?;
+        Ok(self.ahead.is_none())
     }
 
     /// The waiter got the lock: leave the queue without waking anyone (the next waiter waits
