@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::fence;
 use crate::hold::FileHold;
-use crate::path::lock_file;
+use crate::path::{lock_file, queue_dir};
+use crate::queue::Queue;
 use crate::wake::Wakeups;
 use async_trait::async_trait;
 use distlock_core::backend::{new_owner_token, Backoff, Deadline, GuardParts, HoldStatus};
@@ -101,16 +102,22 @@ impl FileLock {
     }
 }
 
+fn queue_error(e: std::io::Error) -> LockError {
+    LockError::backend("the lock file's waiter queue failed").with_source(e)
+}
+
 #[async_trait]
 impl DistributedLock for FileLock {
-    /// Tries `flock` without blocking; a waiting acquire then sleeps until a release of a
-    /// lock file in the directory, by this process or (on Linux, through inotify) another,
-    /// and tries again. Waiters race for a freed lock: no FIFO order.
+    /// Tries `flock` without blocking when no waiter is queued; a waiting acquire then takes
+    /// a ticket in the lock's FIFO queue and sleeps until a release of a lock file in the
+    /// directory, by this process or (on Linux, through inotify) another, trying again when
+    /// its ticket is the first. A try (`wait` zero) fails while live waiters are queued.
     ///
     /// # Cancel safety
     /// Cancel safe: every attempt is a non-blocking `try_lock` on the acquire's own open
     /// file, and a lock it takes is returned in the same step; if the future is dropped, the
-    /// file is closed, which unlocks it. No thread is left blocked in `flock`.
+    /// ticket is unlinked and the file closed, which unlocks it. No thread is left blocked
+    /// in `flock`.
     async fn acquire_with(
         &self,
         name: &LockName,
@@ -118,13 +125,20 @@ impl DistributedLock for FileLock {
     ) -> Result<Option<LockGuard>> {
         let deadline = Deadline::start(options.wait);
         let file = self.open(name)?;
-        if let Some(token) = Self::try_lock(&file)? {
-            return Ok(Some(self.guard(name, file, token)));
+        let queue = Queue::new(queue_dir(&self.dir, name));
+        // Never ahead of a queued waiter, not even for a try: that is the FIFO promise.
+        if !queue.has_waiters().map_err(queue_error)? {
+            if let Some(token) = Self::try_lock(&file)? {
+                return Ok(Some(self.guard(name, file, token)));
+            }
         }
         if deadline.is_try() || deadline.expired() {
             return Ok(None);
         }
         let watched = self.wakeups.watch(&self.dir);
+        // Declared after `file`, so dropped (unlinked) before `file` closes: the close
+        // event that wakes the other waiters comes after the ticket is gone.
+        let mut ticket = queue.join(self.wakeups.handle()).map_err(queue_error)?;
         let policy = RetryPolicy {
             first_pause: Duration::from_millis(1),
             max_pause: if watched { MAX_BACKSTOP } else { MAX_POLL },
@@ -134,8 +148,11 @@ impl DistributedLock for FileLock {
         loop {
             // Registered before the try, so a release right after it still wakes us.
             let released = self.wakeups.notified();
-            if let Some(token) = Self::try_lock(&file)? {
-                return Ok(Some(self.guard(name, file, token)));
+            if ticket.is_first().map_err(queue_error)? {
+                if let Some(token) = Self::try_lock(&file)? {
+                    ticket.served();
+                    return Ok(Some(self.guard(name, file, token)));
+                }
             }
             if deadline.expired() {
                 return Ok(None);
@@ -153,6 +170,7 @@ impl DistributedLock for FileLock {
         Capabilities::none()
             .with_fencing(true)
             .with_cross_process(true)
+            .with_fifo(true)
     }
 
     fn backend_name(&self) -> &'static str {

@@ -20,3 +20,9 @@ pub(crate) fn stem(name: &LockName) -> String {
 pub(crate) fn lock_file(dir: &Path, name: &LockName) -> PathBuf {
     dir.join(format!("{}.lock", stem(name)))
 }
+
+/// The directory of the lock's waiter queue (see `queue`). Lock files end in `.lock`, so
+/// this never names one, and `inspect` skips it.
+pub(crate) fn queue_dir(dir: &Path, name: &LockName) -> PathBuf {
+    dir.join(format!("{}.lock.q", stem(name)))
+}

@@ -4,8 +4,9 @@
 //! writing: on Linux that close is an inotify `IN_CLOSE_WRITE` event on the directory, seen
 //! by every process watching it (a crashed holder's files are closed by the kernel, with the
 //! same event). Waiters keep their own file open while they wait, so only releases, given-up
-//! waits and one-off tries make such events, never a waiter's retry: a wake-up is a single
-//! `try_lock` per waiter, not a spin. In-process releases also wake waiters directly.
+//! waits and one-off tries make such events, never a waiter's retry: a wake-up is one look
+//! at the queue per waiter and a `try_lock` by the first, not a spin. Ticket files live in
+//! subdirectories, which the (non-recursive) watch does not see. In-process releases also wake waiters directly.
 //! Where no watcher can run (other systems, inotify limits reached), waiters fall back to
 //! polling.
 

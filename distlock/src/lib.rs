@@ -16,7 +16,7 @@
 //!
 //! | URL | feature | backstop of a crashed holder | fencing tokens | FIFO waiters | lost signal | [`Inspect`] |
 //! |---|---|---|---|---|---|---|
-//! | `file:///var/lock/app` | always | the process's exit (kernel) | counter in the file | – | – (a `flock` is not lost while its process lives) | holders; no break |
+//! | `file:///var/lock/app` | always | the process's exit (kernel) | counter in the file | yes | – (a `flock` is not lost while its process lives) | holders; no break |
 //! | `memory://name` | always | – (one process; tests) | yes | yes | yes | yes |
 //! | `redis://host:6379/0` | `redis` | lease TTL (renewed every TTL/3) | `INCR` + server clock | – | renewal failed | yes (holders: one server) |
 //! | `redis+redlock://h1,h2,h3/` | `redis` | lease TTL on a quorum | – | – | renewal failed | – |
