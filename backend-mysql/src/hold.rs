@@ -1,4 +1,4 @@
-//! One held lock: its pinned connection, its release, and the prober that notices a loss.
+//! One held lock: its pinned connection, its release, and the probe that notices a loss.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 use crate::config::Mode;
 use crate::conn::Pinned;
 use crate::error;
+use crate::prober::Prober;
 use crate::schema::Shared;
 
 #[derive(Debug)]
@@ -36,36 +37,37 @@ pub(crate) struct MySqlHold {
 }
 
 impl MySqlHold {
-    /// Wraps `pinned` and starts probing it every `interval`.
+    /// Wraps `pinned` and has `prober` probe it from now on.
     pub(crate) fn start(
         shared: Weak<Shared>,
+        prober: &Prober,
         pinned: Pinned,
         status: HoldStatus,
         key: String,
         mode: Mode,
-        interval: Duration,
         probe_timeout: Duration,
     ) -> Arc<Self> {
         let hold = Arc::new(MySqlHold {
             slot: Mutex::new(Slot::Held(pinned)),
-            status: status.clone(),
+            status,
             key,
             mode,
             probe_timeout,
             shared,
         });
-        distlock_core::backend::spawn_background(probe_loop(
-            Arc::downgrade(&hold),
-            status,
-            interval,
-        ));
+        prober.enrol(&hold);
         hold
+    }
+
+    /// Whether the hold is neither released nor lost.
+    pub(crate) fn is_held(&self) -> bool {
+        self.status.is_held()
     }
 
     /// Checks that the session is alive and (in `GET_LOCK` mode) still owns the lock.
     /// On failure the hold becomes lost: the connection is closed (and killed, in case
     /// only our side of it failed) and the lost signal fires.
-    async fn check(&self) -> Result<()> {
+    pub(crate) async fn check(&self) -> Result<()> {
         let mut slot = self.slot.lock().await;
         let Slot::Held(pinned) = &mut *slot else {
             return match &*slot {
@@ -119,22 +121,6 @@ async fn probe(pinned: &mut Pinned, mode: Mode, key: &str) -> std::result::Resul
             conn.ping()
                 .await
                 .map_err(|e| format!("the connection failed: {e}"))
-        }
-    }
-}
-
-async fn probe_loop(hold: Weak<MySqlHold>, status: HoldStatus, interval: Duration) {
-    loop {
-        tokio::select! {
-            _ = status.ended() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-        let Some(hold) = hold.upgrade() else { return };
-        if !status.is_held() {
-            return;
-        }
-        if hold.check().await.is_err() {
-            return;
         }
     }
 }

@@ -100,7 +100,8 @@
 //! to the other mode, stop every client and `DELETE FROM distlock_mode`.)
 //!
 //! # Lost signal
-//! A hold's connection is probed every `probe_interval` (default 3 s): `IS_USED_LOCK(name)
+//! A hold's connection is probed every `probe_interval` (default 3 s; one task per client
+//! probes all its holds, each on its own session, side by side): `IS_USED_LOCK(name)
 //! = CONNECTION_ID()` in `GET_LOCK` mode, a ping in row-lock mode. A dead connection, a
 //! `KILL`, or a probe unanswered within `probe_timeout` (default: twice the interval, at
 //! least 5 s) fires the guard's lost signal and closes the connection; releasing a lost
@@ -152,6 +153,7 @@ mod error;
 mod get_lock;
 mod hold;
 mod inspect;
+mod prober;
 mod row_lock;
 mod schema;
 mod url;
@@ -262,11 +264,11 @@ impl DistributedLock for MySqlLock {
         let status = HoldStatus::new();
         let hold = MySqlHold::start(
             Arc::downgrade(shared),
+            &shared.prober,
             pinned,
             status.clone(),
             key,
             shared.config.mode,
-            shared.config.probe_interval,
             shared.config.probe_timeout,
         );
         Ok(Some(LockGuard::new(GuardParts {

@@ -14,6 +14,7 @@ use tokio::sync::OnceCell;
 use crate::config::{Mode, MySqlConfig};
 use crate::conn::{bounded, Pinned};
 use crate::error;
+use crate::prober::Prober;
 
 /// The fencing counters: one row per lock name (its server-side key), never deleted.
 pub const FENCE_TABLE: &str = "distlock_fence";
@@ -56,6 +57,8 @@ pub(crate) struct Shared {
     /// Sessions known to hold nothing, with the time each went idle, newest last. They are
     /// closed when the client is dropped (their sockets close with them).
     idle: Mutex<Vec<(Pinned, Instant)>>,
+    /// Probes every hold of this client.
+    pub(crate) prober: Prober,
 }
 
 /// The most idle sessions a client keeps; more are closed.
@@ -64,6 +67,7 @@ const MAX_IDLE: usize = 16;
 impl Shared {
     pub(crate) fn new(config: MySqlConfig) -> Self {
         Shared {
+            prober: Prober::new(config.probe_interval),
             config,
             pool: OnceLock::new(),
             schema: OnceCell::new(),

@@ -160,3 +160,56 @@ async fn fencing_off_draws_no_token(mode: Mode) {
     g.release().await.unwrap();
 }
 both_modes!(fencing_off_draws_no_token);
+
+/// A client's holds are probed by one task, not one task each (a spawn and a wake-up per
+/// acquire and release), and that task ends once nothing is held.
+async fn holds_share_one_probe_task(mode: Mode) {
+    let base = common::shared_url();
+    let locks = client(&base, mode);
+    let prefix = unique("one-prober");
+    // The first acquire creates the helper pool, whose upkeep is a task of its own.
+    locks
+        .acquire(&prefix)
+        .await
+        .unwrap()
+        .release()
+        .await
+        .unwrap();
+    // Its probe task ends at its next tick, finding nothing held.
+    tokio::time::sleep(common::PROBE * 2).await;
+    let tasks = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    let before = tasks();
+    let mut guards = Vec::new();
+    for i in 0..10 {
+        guards.push(locks.acquire(&format!("{prefix}/{i}")).await.unwrap());
+    }
+    let during = tasks();
+    assert!(
+        during <= before + 1,
+        "10 holds added {} tasks",
+        during - before
+    );
+    // They are probed all the same: a killed session is noticed.
+    common::kill_holder(&base, mode, &guards[3]).await.unwrap();
+    tokio::time::timeout(common::PROBE * 4 + common::PROBE_TIMEOUT, guards[3].lost())
+        .await
+        .expect("the killed hold was noticed");
+    assert!(guards[4].is_held());
+    for guard in guards {
+        let _ = guard.release().await;
+    }
+    let ended = async {
+        while tasks() >= during {
+            tokio::time::sleep(common::PROBE / 4).await;
+        }
+    };
+    tokio::time::timeout(common::PROBE * 4, ended)
+        .await
+        .expect("the probe task ends once nothing is held");
+}
+
+both_modes!(holds_share_one_probe_task);

@@ -1,0 +1,87 @@
+//! The prober that notices lost holds: one task per client for all its holds, not one per
+//! hold (a task per hold costs a spawn and a cross-thread wake-up on every acquire and
+//! release, which an uncontended cycle of two statements feels).
+
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use crate::hold::MySqlHold;
+
+/// The holds of one client that are probed every `interval`. Cheap to clone.
+#[derive(Clone, Debug)]
+pub(crate) struct Prober {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    interval: Duration,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    holds: Vec<Weak<MySqlHold>>,
+    /// Whether a task is probing; it ends when it finds no hold left, and the next
+    /// enrolment starts another.
+    running: bool,
+}
+
+impl Prober {
+    pub(crate) fn new(interval: Duration) -> Self {
+        Prober {
+            inner: Arc::new(Inner {
+                interval,
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// Probes `hold` every interval from now on, until it is released, lost or dropped.
+    /// Without a Tokio runtime nothing probes (the lost signal then never fires, as with
+    /// every background duty of a guard; see `distlock_core::backend::spawn_background`).
+    pub(crate) fn enrol(&self, hold: &Arc<MySqlHold>) {
+        let mut state = self.inner.state();
+        state.holds.push(Arc::downgrade(hold));
+        if !state.running {
+            // The task holds the prober strongly: guards may outlive their client.
+            state.running = distlock_core::backend::spawn_background(probe(self.inner.clone()));
+        }
+    }
+}
+
+impl Inner {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The holds still held (dropping the others from the list), or `None` when there are
+    /// none left, in which case the task must end (decided under the lock, so an
+    /// enrolment either sees the task running or starts a new one).
+    fn live(&self) -> Option<Vec<Arc<MySqlHold>>> {
+        let mut state = self.state();
+        let mut live = Vec::with_capacity(state.holds.len());
+        state.holds.retain(|weak| match weak.upgrade() {
+            Some(hold) if hold.is_held() => {
+                live.push(hold);
+                true
+            }
+            _ => false,
+        });
+        if live.is_empty() {
+            state.running = false;
+            return None;
+        }
+        Some(live)
+    }
+}
+
+async fn probe(inner: Arc<Inner>) {
+    loop {
+        tokio::time::sleep(inner.interval).await;
+        let Some(holds) = inner.live() else { return };
+        // Each hold has its own session: probe them side by side, each bounded by its
+        // probe timeout, so one stuck session cannot delay the others' loss.
+        futures::future::join_all(holds.iter().map(|hold| hold.check())).await;
+    }
+}
