@@ -75,7 +75,17 @@ async fn sequential_cycles_reuse_one_session(mode: Mode) {
         g.release().await.unwrap();
     }
     let opened = status(&mut admin, "Connections").await - before;
-    assert_eq!(opened, 0, "{mode:?}: 20 cycles opened {opened} connections");
+    // Row-lock mode draws its token on the client's helper pool, whose connections go back
+    // to the pool in the background: a cycle that comes before that may have the pool open
+    // another (up to its 4). A session per acquire would open 20.
+    let allowed = match mode {
+        Mode::GetLock => 0,
+        _ => 3,
+    };
+    assert!(
+        opened <= allowed,
+        "{mode:?}: 20 cycles opened {opened} connections"
+    );
 }
 both_modes!(sequential_cycles_reuse_one_session);
 
