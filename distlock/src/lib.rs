@@ -18,7 +18,7 @@
 //! |---|---|---|---|---|---|---|
 //! | `file:///var/lock/app` | always | the process's exit (kernel) | counter in the file | yes | – (a `flock` is not lost while its process lives) | holders; no break |
 //! | `memory://name` | always | – (one process; tests) | yes | yes | yes | yes |
-//! | `redis://host:6379/0` | `redis` | lease TTL (renewed every TTL/3) | `INCR` + server clock | – | renewal failed | yes (holders: one server) |
+//! | `redis://host:6379/0` | `redis` | lease TTL (renewed every TTL/3) | `INCR` + server clock | yes (single server and Cluster) | renewal failed | yes (holders: one server) |
 //! | `redis+redlock://h1,h2,h3/` | `redis` | lease TTL on a quorum | – | – | renewal failed | – |
 //! | `zk://host:2181/app` | `zookeeper` | session timeout | node `czxid` | yes | session expired, node deleted | yes |
 //! | `mysql://user@host/db?mode=get_lock` | `mysql` | the connection | counter row | – | connection died | yes |
