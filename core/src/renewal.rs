@@ -95,6 +95,8 @@ struct State {
     deadlines: BTreeSet<(Instant, u64)>,
     next_id: u64,
     running: bool,
+    /// Counts the tasks started, so only the current one's end marks the group idle.
+    generation: u64,
     /// When the task will next wake by itself; `None` while it sleeps without a timer.
     planned: Option<Instant>,
 }
@@ -150,12 +152,22 @@ impl RenewalGroup {
         let shared = &self.shared;
         let mut state = shared.state();
         if !state.running {
-            let task = run(Arc::downgrade(shared), shared.wake.clone());
+            state.running = true;
+            state.planned = None;
+            state.generation = state.generation.wrapping_add(1);
+            // The marker is made here, not in the task's body: a task its runtime drops
+            // before it ever ran must still say so, or no later hold would start another.
+            // Spawned without the lock, since that drop can happen inside the spawn.
+            let running = Running {
+                group: Arc::downgrade(shared),
+                generation: state.generation,
+            };
+            drop(state);
+            let task = run(Arc::downgrade(shared), shared.wake.clone(), running);
             if !spawn_background(task) {
                 return false;
             }
-            state.running = true;
-            state.planned = None;
+            state = shared.state();
         }
         let id = state.next_id;
         state.next_id += 1;
@@ -366,19 +378,46 @@ struct Batch {
     items: Vec<Item>,
 }
 
-/// Marks the group's task as gone when the runtime drops it, so the next hold starts another.
-struct Running(Weak<Shared>);
+/// Marks the group's task as gone when the runtime drops it (run or not), so the next hold
+/// starts another; renewals it had in flight are due again at once, for that task to send
+/// (their replies will never come).
+struct Running {
+    group: Weak<Shared>,
+    generation: u64,
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Some(shared) = self.0.upgrade() {
-            shared.state().running = false;
+        let Some(shared) = self.group.upgrade() else {
+            return;
+        };
+        let mut state = shared.state();
+        if state.generation != self.generation {
+            return;
+        }
+        state.running = false;
+        state.planned = None;
+        let now = Instant::now();
+        let cut_off: Vec<u64> = state
+            .entries
+            .iter()
+            .filter(|(_, e)| e.in_flight)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in cut_off {
+            if let Some(entry) = state.entries.get_mut(&id) {
+                entry.in_flight = false;
+                if let Some(old) = entry.due.replace(now) {
+                    state.due.remove(&(old, id));
+                }
+                state.due.insert((now, id));
+            }
         }
     }
 }
 
-async fn run(group: Weak<Shared>, wake: Arc<Notify>) {
-    let _running = Running(group.clone());
+async fn run(group: Weak<Shared>, wake: Arc<Notify>, running: Running) {
+    let _running = running;
     let mut renewals = FuturesUnordered::new();
     let sleep = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(sleep);

@@ -238,3 +238,66 @@ async fn nothing_but_its_handles_keeps_a_group_alive() {
     // Nothing else holds the scheduler: its task sees the group gone and returns.
     assert!(weak.upgrade().is_none());
 }
+
+/// A runtime dropped before the scheduler's task ever ran (a `block_on` that returned as
+/// soon as its guard was made, then the runtime went away) must not leave the group believing
+/// its task runs: a hold of the next runtime would be neither renewed nor declared lost.
+#[test]
+fn a_task_dropped_before_it_ran_is_started_again() {
+    let (group, record) = group();
+    let short = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    short.block_on(async { drop(guard(&group, 0, TTL, true)) });
+    drop(short);
+    let next = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    next.block_on(async {
+        let g = guard(&group, 1, TTL, true);
+        tokio::time::sleep(TTL * 2).await;
+        assert!(record.renewals_of(1) >= 5, "the hold was never renewed");
+        assert!(g.is_held());
+    });
+}
+
+/// A task that dies (its runtime shut down) while a renewal is in flight: the hold whose
+/// renewal was cut off is renewed by the next task, not left waiting for a reply that will
+/// never come until its deadline declares it lost.
+#[test]
+fn a_renewal_cut_off_with_its_task_is_sent_again_by_the_next_task() {
+    let (group, record) = group();
+    record.stuck.store(true, Ordering::SeqCst);
+    let short = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let a = short.block_on(async {
+        let a = guard(&group, 0, TTL, true);
+        tokio::time::sleep(TTL / 2).await;
+        a
+    });
+    assert_eq!(record.renewals_of(0), 1, "the first renewal is in flight");
+    drop(short);
+    record.stuck.store(false, Ordering::SeqCst);
+    let next = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    next.block_on(async {
+        // A new hold starts the task again.
+        let b = guard(&group, 1, TTL, true);
+        tokio::time::sleep(TTL * 2).await;
+        assert!(b.is_held());
+        assert!(
+            record.renewals_of(0) >= 2,
+            "the cut-off renewal was never sent again"
+        );
+    });
+    drop(a);
+}
