@@ -341,7 +341,12 @@ async fn next_command(
     acks: &mut Vec<mpsc::Sender<()>>,
 ) -> Option<()> {
     match rx.recv().await? {
-        Command::Subscribe(_, ack) => acks.push(ack),
+        Command::Subscribe(_, ack) => {
+            // A source that keeps failing (no channel permissions) may never drain them:
+            // keep only the acks of waiters still waiting.
+            acks.retain(|a| !a.is_closed());
+            acks.push(ack);
+        }
         Command::Unsubscribe(_) => {}
     }
     Some(())
@@ -451,5 +456,29 @@ async fn run_source(
             Some(reg) => reg.disconnected(),
             None => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source that cannot subscribe (a user without channel permissions) keeps the acks of
+    /// subscriptions asked for meanwhile; those of waiters that gave up must not pile up, one
+    /// per contended acquire, for the life of the client.
+    #[tokio::test]
+    async fn acks_of_waiters_that_left_are_not_kept_while_disconnected() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut acks = Vec::new();
+        for _ in 0..1000 {
+            let (ack, gone) = mpsc::channel(1);
+            drop(gone);
+            tx.send(Command::Subscribe("c".to_string(), ack)).unwrap();
+            assert!(next_command(&mut rx, &mut acks).await.is_some());
+        }
+        let (ack, _waiting) = mpsc::channel(1);
+        tx.send(Command::Subscribe("c".to_string(), ack)).unwrap();
+        assert!(next_command(&mut rx, &mut acks).await.is_some());
+        assert_eq!(acks.len(), 1, "only the waiting one's ack is kept");
     }
 }
