@@ -34,6 +34,8 @@ pub(crate) struct MySqlHold {
     /// Where a session goes after a confirmed release. Weak, so that a guard outliving its
     /// client does not keep the client's idle sessions open.
     shared: Weak<Shared>,
+    /// Kept so that a guard outliving its client is still probed.
+    _prober: Prober,
 }
 
 impl MySqlHold {
@@ -54,6 +56,7 @@ impl MySqlHold {
             mode,
             probe_timeout,
             shared,
+            _prober: prober.clone(),
         });
         prober.enrol(&hold);
         hold

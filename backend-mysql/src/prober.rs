@@ -5,9 +5,12 @@
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
+use tokio::sync::Notify;
+
 use crate::hold::MySqlHold;
 
-/// The holds of one client that are probed every `interval`. Cheap to clone.
+/// The holds of one client that are probed every `interval`. Cheap to clone: the client
+/// and each of its holds keep a clone, so holds outliving their client are still probed.
 #[derive(Clone, Debug)]
 pub(crate) struct Prober {
     inner: Arc<Inner>,
@@ -17,6 +20,16 @@ pub(crate) struct Prober {
 struct Inner {
     interval: Duration,
     state: Mutex<State>,
+    /// Shared with the task, which holds `Inner` only weakly: dropping the last clone (the
+    /// client and its holds are gone) wakes it to end at once, not at its next tick (a
+    /// process waiting for its background tasks would wait a whole interval).
+    gone: Arc<Notify>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.gone.notify_one();
+    }
 }
 
 #[derive(Debug, Default)]
@@ -33,6 +46,7 @@ impl Prober {
             inner: Arc::new(Inner {
                 interval,
                 state: Mutex::new(State::default()),
+                gone: Arc::new(Notify::new()),
             }),
         }
     }
@@ -44,8 +58,8 @@ impl Prober {
         let mut state = self.inner.state();
         state.holds.push(Arc::downgrade(hold));
         if !state.running {
-            // The task holds the prober strongly: guards may outlive their client.
-            state.running = distlock_core::backend::spawn_background(probe(self.inner.clone()));
+            let task = probe(Arc::downgrade(&self.inner), self.inner.gone.clone());
+            state.running = distlock_core::backend::spawn_background(task);
         }
     }
 }
@@ -76,10 +90,18 @@ impl Inner {
     }
 }
 
-async fn probe(inner: Arc<Inner>) {
+async fn probe(inner: Weak<Inner>, gone: Arc<Notify>) {
+    let Some(interval) = inner.upgrade().map(|i| i.interval) else {
+        return;
+    };
     loop {
-        tokio::time::sleep(inner.interval).await;
-        let Some(holds) = inner.live() else { return };
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = gone.notified() => {}
+        }
+        let Some(holds) = inner.upgrade().and_then(|inner| inner.live()) else {
+            return;
+        };
         // Each hold has its own session: probe them side by side, each bounded by its
         // probe timeout, so one stuck session cannot delay the others' loss.
         futures::future::join_all(holds.iter().map(|hold| hold.check())).await;

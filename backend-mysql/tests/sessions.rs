@@ -223,3 +223,35 @@ async fn holds_share_one_probe_task(mode: Mode) {
 }
 
 both_modes!(holds_share_one_probe_task);
+
+/// Once the client and its guards are gone, the probe task ends at once, not at its next
+/// tick: `distlock run` waits for the background tasks of its holder before it exits.
+async fn the_probe_task_ends_with_its_client(mode: Mode) {
+    let base = common::shared_url();
+    let url = common::url(&base, mode).replace(
+        &format!("probe_interval={}ms", common::PROBE.as_millis()),
+        "probe_interval=60s",
+    );
+    let locks =
+        distlock_mysql::MySqlLock::new(distlock_mysql::MySqlConfig::from_url(&url).unwrap());
+    let name = unique("prober-ends");
+    let tasks = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    let guard = locks.acquire(&name).await.unwrap();
+    let during = tasks();
+    guard.release().await.unwrap();
+    drop(locks);
+    let ended = async {
+        while tasks() >= during {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), ended)
+        .await
+        .expect("the probe task ended with its client, not at its next tick (60 s)");
+}
+
+both_modes!(the_probe_task_ends_with_its_client);
