@@ -76,10 +76,34 @@ impl Inner {
     }
 }
 
+/// Clears `running` if the task is dropped unfinished (its runtime shut down), so the next
+/// enrolment starts another instead of leaving every later hold unprobed.
+struct Running<'a> {
+    inner: &'a Inner,
+    ended: bool,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.inner.state().running = false;
+        }
+    }
+}
+
 async fn probe(inner: Arc<Inner>) {
+    let mut running = Running {
+        inner: &inner,
+        ended: false,
+    };
     loop {
-        tokio::time::sleep(inner.interval).await;
-        let Some(holds) = inner.live() else { return };
+        tokio::time::sleep(running.inner.interval).await;
+        let Some(holds) = running.inner.live() else {
+            // `live` cleared `running` under the lock; a task started since is not ours
+            // to mark.
+            running.ended = true;
+            return;
+        };
         // Each hold has its own session: probe them side by side, each bounded by its
         // probe timeout, so one stuck session cannot delay the others' loss.
         futures::future::join_all(holds.iter().map(|hold| hold.check())).await;
