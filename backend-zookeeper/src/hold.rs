@@ -49,12 +49,19 @@ pub(crate) fn watch_node(
     path: String,
     status: HoldStatus,
     watch: Option<NodeWatch>,
-    stop: oneshot::Receiver<()>,
+    mut stop: oneshot::Receiver<()>,
 ) {
     let task = async move {
         let event = match watch {
             Some(watch) => watch,
-            None => match client.check_and_watch_stat(&path).await {
+            // A reply lost to a connection loss is asked again (the session survived the
+            // reconnect, or the next request fails for good): without a watch, a foreign
+            // delete would pass unnoticed for as long as the hold lasts.
+            None => match tokio::select! {
+                biased;
+                checked = retry(|| client.check_and_watch_stat(&path)) => checked,
+                _ = &mut stop => return,
+            } {
                 Ok((Some(_), watcher)) => Box::pin(watcher.changed()) as NodeWatch,
                 Ok((None, _)) => {
                     status.mark_lost_because(
