@@ -22,9 +22,10 @@ struct Inner {
 #[derive(Debug, Default)]
 struct State {
     holds: Vec<Weak<MySqlHold>>,
-    /// Whether a task is probing; it ends when it finds no hold left, and the next
-    /// enrolment starts another.
-    running: bool,
+    /// Upgradable while a task is probing: the task owns the `Arc`, so a task its runtime
+    /// dropped (shut down, even before its first poll) no longer counts. It ends when it
+    /// finds no hold left (clearing this first), and the next enrolment starts another.
+    task: Weak<()>,
 }
 
 impl Prober {
@@ -43,9 +44,12 @@ impl Prober {
     pub(crate) fn enrol(&self, hold: &Arc<MySqlHold>) {
         let mut state = self.inner.state();
         state.holds.push(Arc::downgrade(hold));
-        if !state.running {
-            // The task holds the prober strongly: guards may outlive their client.
-            state.running = distlock_core::backend::spawn_background(probe(self.inner.clone()));
+        if state.task.upgrade().is_none() {
+            let task = Arc::new(());
+            state.task = Arc::downgrade(&task);
+            // The task holds the prober strongly: guards may outlive their client. Not
+            // spawned (no runtime), it is dropped with `task`, which leaves none running.
+            distlock_core::backend::spawn_background(probe(self.inner.clone(), task));
         }
     }
 }
@@ -69,41 +73,18 @@ impl Inner {
             _ => false,
         });
         if live.is_empty() {
-            state.running = false;
+            state.task = Weak::new();
             return None;
         }
         Some(live)
     }
 }
 
-/// Clears `running` if the task is dropped unfinished (its runtime shut down), so the next
-/// enrolment starts another instead of leaving every later hold unprobed.
-struct Running<'a> {
-    inner: &'a Inner,
-    ended: bool,
-}
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        if !self.ended {
-            self.inner.state().running = false;
-        }
-    }
-}
-
-async fn probe(inner: Arc<Inner>) {
-    let mut running = Running {
-        inner: &inner,
-        ended: false,
-    };
+/// `_task` marks the task alive in the prober's state for as long as this future exists.
+async fn probe(inner: Arc<Inner>, _task: Arc<()>) {
     loop {
-        tokio::time::sleep(running.inner.interval).await;
-        let Some(holds) = running.inner.live() else {
-            // `live` cleared `running` under the lock; a task started since is not ours
-            // to mark.
-            running.ended = true;
-            return;
-        };
+        tokio::time::sleep(inner.interval).await;
+        let Some(holds) = inner.live() else { return };
         // Each hold has its own session: probe them side by side, each bounded by its
         // probe timeout, so one stuck session cannot delay the others' loss.
         futures::future::join_all(holds.iter().map(|hold| hold.check())).await;
