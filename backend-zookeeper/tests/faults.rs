@@ -652,3 +652,35 @@ async fn a_held_node_stays_watched_when_the_watch_reply_is_lost() {
         .expect("the foreign delete of the held node was noticed");
     assert_eq!(lost.kind(), ErrorKind::Lost);
 }
+
+/// A write to a held node (an operator's note, a foreign tool) fires its watch too; the
+/// hold must go on watching, so that a delete after it still reads as a loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_held_node_stays_watched_after_its_data_changes() {
+    let harness = ZkHarness::single();
+    let a = harness.zk_lock().await.unwrap();
+    let w = harness.zk_lock().await.unwrap();
+    let name = unique("watch-data-change");
+    let timeout = harness.session_timeout();
+    let g = w.try_acquire(&name).await.unwrap().expect("free lock");
+    let nodes = children(&a, &name).await;
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
+    let path = format!(
+        "{}/{}",
+        a.lock_path(&LockName::new(&name).unwrap()),
+        nodes[0]
+    );
+    // Answered after the hold's `exists` (sent before the acquire returned): the
+    // server's session order, then a sync through the holder's session.
+    g.extend(timeout).await.unwrap();
+    let foreign = a.zk_client().await.unwrap();
+    foreign.set_data(&path, b"note", None).await.unwrap();
+    // The holder's session has seen the write (and its watch event) once this answers.
+    g.extend(timeout).await.unwrap();
+    assert!(g.is_held());
+    foreign.delete(&path, None).await.unwrap();
+    let lost = tokio::time::timeout(timeout, g.lost())
+        .await
+        .expect("the foreign delete after a write was noticed");
+    assert_eq!(lost.kind(), ErrorKind::Lost);
+}
