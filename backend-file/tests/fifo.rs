@@ -242,3 +242,47 @@ async fn a_killed_waiter_does_not_block_the_queue() {
     .await
     .expect("test took too long");
 }
+
+/// A served (or given-up) ticket must stop counting as queued when it leaves, not when its
+/// file is finally closed off the acquire's path: while the runtime's blocking pool is busy
+/// (long `spawn_blocking` work, `tokio::fs`), the waiter behind a served one still gets the
+/// lock once that one releases it.
+#[test]
+fn a_busy_blocking_pool_does_not_stall_the_queue() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = scratch("busy-pool");
+        let lock = FileLock::new(&dir).unwrap();
+        let holder = lock.acquire("q").await.unwrap();
+        // The only blocking thread is taken until the end of the test.
+        let (free_pool, parked) = std::sync::mpsc::channel::<()>();
+        let pool = tokio::task::spawn_blocking(move || {
+            let _ = parked.recv();
+        });
+        let first = {
+            let lock = lock.clone();
+            tokio::spawn(async move { lock.acquire("q").await })
+        };
+        until_tickets(&dir, 1).await;
+        let second = {
+            let lock = lock.clone();
+            tokio::spawn(async move { lock.acquire_timeout("q", Duration::from_secs(5)).await })
+        };
+        until_tickets(&dir, 2).await;
+        holder.release().await.unwrap();
+        let first = first.await.unwrap().unwrap();
+        first.release().await.unwrap();
+        let second = second
+            .await
+            .unwrap()
+            .expect("the second waiter gets the free lock while the blocking pool is busy");
+        second.release().await.unwrap();
+        free_pool.send(()).unwrap();
+        pool.await.unwrap();
+    });
+}

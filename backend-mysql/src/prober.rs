@@ -35,9 +35,10 @@ impl Drop for Inner {
 #[derive(Debug, Default)]
 struct State {
     holds: Vec<Weak<MySqlHold>>,
-    /// Whether a task is probing; it ends when it finds no hold left, and the next
-    /// enrolment starts another.
-    running: bool,
+    /// Upgradable while a task is probing: the task owns the `Arc`, so a task its runtime
+    /// dropped (shut down, even before its first poll) no longer counts. It ends when it
+    /// finds no hold left (clearing this first), and the next enrolment starts another.
+    task: Weak<()>,
 }
 
 impl Prober {
@@ -57,9 +58,13 @@ impl Prober {
     pub(crate) fn enrol(&self, hold: &Arc<MySqlHold>) {
         let mut state = self.inner.state();
         state.holds.push(Arc::downgrade(hold));
-        if !state.running {
-            let task = probe(Arc::downgrade(&self.inner), self.inner.gone.clone());
-            state.running = distlock_core::backend::spawn_background(task);
+        if state.task.upgrade().is_none() {
+            let task = Arc::new(());
+            state.task = Arc::downgrade(&task);
+            // Not spawned (no runtime), the future is dropped with `task`, which leaves
+            // none running.
+            let probing = probe(Arc::downgrade(&self.inner), self.inner.gone.clone(), task);
+            distlock_core::backend::spawn_background(probing);
         }
     }
 }
@@ -83,14 +88,15 @@ impl Inner {
             _ => false,
         });
         if live.is_empty() {
-            state.running = false;
+            state.task = Weak::new();
             return None;
         }
         Some(live)
     }
 }
 
-async fn probe(inner: Weak<Inner>, gone: Arc<Notify>) {
+/// `_task` marks the task alive in the prober's state for as long as this future exists.
+async fn probe(inner: Weak<Inner>, gone: Arc<Notify>, _task: Arc<()>) {
     let Some(interval) = inner.upgrade().map(|i| i.interval) else {
         return;
     };

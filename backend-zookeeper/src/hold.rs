@@ -9,7 +9,7 @@ use distlock_core::backend::{Armed, Hold, HoldStatus, Undo};
 use distlock_core::observe::LossReason;
 use distlock_core::{LockError, Result};
 use tokio::sync::oneshot;
-use zookeeper_client::{Client, Error as ZkError, EventType};
+use zookeeper_client::{Error as ZkError, EventType};
 
 use crate::error::zk_error;
 use crate::recipe::{delete_by_token, delete_node, reply_lost, retry, NodeWatch, RETRIES};
@@ -42,42 +42,57 @@ impl ZkHold {
 /// rights) reads as a loss instead of passing unnoticed. Takes over `watch` when the wait
 /// already set one, and otherwise sends the `exists` before returning (the reply is awaited
 /// in the background): the session serves it before the release's `delete`, which then
-/// fires the watch. A watch still set when the hold is dropped (`stop`), e.g. after a failed
-/// release or a leak, is removed then.
+/// fires the watch. A write to the node fires the watch too: it is set again. A watch
+/// still set when the hold is dropped (`stop`), e.g. after a failed release or a leak, is
+/// removed then.
 pub(crate) fn watch_node(
-    client: Client,
+    session: Arc<Session>,
     path: String,
     status: HoldStatus,
-    watch: Option<NodeWatch>,
-    stop: oneshot::Receiver<()>,
+    mut watch: Option<NodeWatch>,
+    mut stop: oneshot::Receiver<()>,
 ) {
+    let deleted = move || {
+        status.mark_lost_because(
+            LossReason::Broken,
+            LockError::lost("the lock node was deleted by someone else"),
+        );
+    };
     let task = async move {
-        let event = match watch {
-            Some(watch) => watch,
-            None => match client.check_and_watch_stat(&path).await {
-                Ok((Some(_), watcher)) => Box::pin(watcher.changed()) as NodeWatch,
-                Ok((None, _)) => {
-                    status.mark_lost_because(
-                        LossReason::Broken,
-                        LockError::lost("the lock node was deleted by someone else"),
-                    );
-                    return;
+        loop {
+            let event = match watch.take() {
+                Some(watch) => watch,
+                None => {
+                    // An ended session: its monitor reports the loss.
+                    let Ok(client) = session.client() else { return };
+                    // A reply lost to a connection loss is asked again (the session
+                    // survived the reconnect, or the next request fails for good): without
+                    // a watch, a foreign delete would pass unnoticed.
+                    let checked = tokio::select! {
+                        biased;
+                        checked = retry(|| client.check_and_watch_stat(&path)) => checked,
+                        _ = &mut stop => return,
+                    };
+                    match checked {
+                        Ok((Some(_), watcher)) => Box::pin(watcher.changed()) as NodeWatch,
+                        Ok((None, _)) => return deleted(),
+                        // The session monitor reports session-level failures.
+                        Err(_) => return,
+                    }
                 }
-                // The session monitor reports session-level failures.
-                Err(_) => return,
-            },
-        };
-        drop(client);
-        // Biased: after a release, the deletion's event came in before the delete's reply,
-        // so taking it drops a fired watch, which costs no request.
-        tokio::select! {
-            biased;
-            event = event => {
-                if event.event_type == EventType::NodeDeleted {
-                    status.mark_lost_because(LossReason::Broken, LockError::lost("the lock node was deleted by someone else"));
-                }
+            };
+            // Biased: after a release, the deletion's event came in before the delete's
+            // reply, so taking it drops a fired watch, which costs no request.
+            tokio::select! {
+                biased;
+                event = event => match event.event_type {
+                    EventType::NodeDeleted => return deleted(),
+                    EventType::NodeDataChanged => continue,
+                    // The session ended: its monitor reports the loss.
+                    _ => return,
+                },
+                _ = &mut stop => return,
             }
-            _ = stop => {}
         }
     };
     let mut task = Box::pin(task);

@@ -169,7 +169,7 @@ impl ZkLock {
         };
         pending.disarm();
         let (watching, stop) = oneshot::channel();
-        watch_node(client, path.clone(), status.clone(), watch, stop);
+        watch_node(session.clone(), path.clone(), status.clone(), watch, stop);
         let hold = Arc::new(ZkHold {
             session,
             path,

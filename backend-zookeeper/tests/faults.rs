@@ -612,3 +612,75 @@ async fn an_acquire_cancelled_while_its_reply_is_lost_leaves_no_node_behind() {
         .expect("the client works after reconnecting");
     again.release().await.unwrap();
 }
+
+/// The watch that notices a foreign delete of a held node is set by an `exists` sent just
+/// before the acquire returns, its reply awaited in the background. When the connection
+/// loses that reply (it goes silent and the client reconnects, the session surviving),
+/// the hold must still be watched: a later foreign delete reads as a loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_held_node_stays_watched_when_the_watch_reply_is_lost() {
+    let harness = ZkHarness::single();
+    let a = harness.zk_lock().await.unwrap();
+    let name = unique("watch-reply-lost");
+    let timeout = harness.session_timeout();
+    let (w, proxy) = harness.zk_lock_with_proxy().await.unwrap();
+    let proxy = proxy.unwrap();
+    let g = w.try_acquire(&name).await.unwrap().expect("free lock");
+    // At once: the `exists` is on its way, its reply not back yet.
+    proxy.mute_replies();
+    // Once this answers, the client has reconnected on the same session.
+    tokio::time::timeout(timeout * 2, g.extend(timeout))
+        .await
+        .expect("the client reconnects")
+        .expect("the hold survives the reconnect");
+    assert!(g.is_held());
+    let nodes = children(&a, &name).await;
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
+    let path = format!(
+        "{}/{}",
+        a.lock_path(&LockName::new(&name).unwrap()),
+        nodes[0]
+    );
+    a.zk_client()
+        .await
+        .unwrap()
+        .delete(&path, None)
+        .await
+        .unwrap();
+    let lost = tokio::time::timeout(timeout, g.lost())
+        .await
+        .expect("the foreign delete of the held node was noticed");
+    assert_eq!(lost.kind(), ErrorKind::Lost);
+}
+
+/// A write to a held node (an operator's note, a foreign tool) fires its watch too; the
+/// hold must go on watching, so that a delete after it still reads as a loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_held_node_stays_watched_after_its_data_changes() {
+    let harness = ZkHarness::single();
+    let a = harness.zk_lock().await.unwrap();
+    let w = harness.zk_lock().await.unwrap();
+    let name = unique("watch-data-change");
+    let timeout = harness.session_timeout();
+    let g = w.try_acquire(&name).await.unwrap().expect("free lock");
+    let nodes = children(&a, &name).await;
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
+    let path = format!(
+        "{}/{}",
+        a.lock_path(&LockName::new(&name).unwrap()),
+        nodes[0]
+    );
+    // Answered after the hold's `exists` (sent before the acquire returned): the
+    // server's session order, then a sync through the holder's session.
+    g.extend(timeout).await.unwrap();
+    let foreign = a.zk_client().await.unwrap();
+    foreign.set_data(&path, b"note", None).await.unwrap();
+    // The holder's session has seen the write (and its watch event) once this answers.
+    g.extend(timeout).await.unwrap();
+    assert!(g.is_held());
+    foreign.delete(&path, None).await.unwrap();
+    let lost = tokio::time::timeout(timeout, g.lost())
+        .await
+        .expect("the foreign delete after a write was noticed");
+    assert_eq!(lost.kind(), ErrorKind::Lost);
+}
