@@ -39,6 +39,25 @@ impl Row {
         self
     }
 
+    /// The figures of a contended run: rate, fairness (least over most acquisitions of one
+    /// client), the spread, and the counter check (`counted` must equal the acquisitions).
+    pub(crate) fn contention(self, per_client: &[u64], counted: u64, elapsed_s: f64) -> Row {
+        let total: u64 = per_client.iter().sum();
+        let min = per_client.iter().copied().min().unwrap_or(0);
+        let max = per_client.iter().copied().max().unwrap_or(0);
+        let fairness = if max == 0 {
+            0.0
+        } else {
+            min as f64 / max as f64
+        };
+        self.metric("acq_per_s", total as f64 / elapsed_s)
+            .metric("fairness", fairness)
+            .metric("min_per_client", min as f64)
+            .metric("max_per_client", max as f64)
+            .metric("acquisitions", total as f64)
+            .metric("counter", counted as f64)
+    }
+
     /// p50 and p99 of `samples`, and the percentiles for the chart.
     pub(crate) fn latencies(mut self, prefix: &'static str, samples: &Samples) -> Row {
         let (p50, p99) = match prefix {

@@ -72,22 +72,8 @@ pub(crate) async fn run(ctx: &mut Ctx, subjects: &[&dyn Subject]) -> Result<()> 
         let total: u64 = per_client.iter().sum();
         let counted = check.get().await?;
         check.remove().await?;
-        let min = per_client.iter().copied().min().unwrap_or(0);
-        let max = per_client.iter().copied().max().unwrap_or(0);
         let mut row = Row::new("contended", subject.label())
-            .metric("acq_per_s", total as f64 / elapsed)
-            .metric(
-                "fairness",
-                if max == 0 {
-                    0.0
-                } else {
-                    min as f64 / max as f64
-                },
-            )
-            .metric("min_per_client", min as f64)
-            .metric("max_per_client", max as f64)
-            .metric("acquisitions", total as f64)
-            .metric("counter", counted as f64)
+            .contention(&per_client, counted, elapsed)
             .latencies("wait", &Samples::new(waits));
         row.server = per_cycle(&before, &after, total);
         ctx.report.add(row);

@@ -87,24 +87,8 @@ async fn contended(ctx: &mut Ctx, exe: &std::path::Path) -> Result<()> {
     let total: u64 = counts.iter().sum();
     let counted = counter.get().await?;
     counter.remove().await?;
-    let min = counts.iter().copied().min().unwrap_or(0);
-    let max = counts.iter().copied().max().unwrap_or(0);
-    ctx.report.add(
-        Row::new("processes_contended", "distlock")
-            .metric("acq_per_s", total as f64 / elapsed)
-            .metric(
-                "fairness",
-                if max == 0 {
-                    0.0
-                } else {
-                    min as f64 / max as f64
-                },
-            )
-            .metric("min_per_client", min as f64)
-            .metric("max_per_client", max as f64)
-            .metric("acquisitions", total as f64)
-            .metric("counter", counted as f64),
-    );
+    ctx.report
+        .add(Row::new("processes_contended", "distlock").contention(&counts, counted, elapsed));
     if counted != total {
         ctx.report.note(format!(
             "EXCLUSION BROKEN: {total} acquisitions between processes but the counter says {counted}"
