@@ -24,10 +24,24 @@ pub(crate) const QUEUE_ENTRY_TTL: Duration = Duration::from_millis(1_000);
 pub(crate) enum Wake {
     /// Nobody (Redlock undoing a split vote).
     Nobody,
-    /// The head of the waiter queue, if any.
+    /// The head of the waiter queue, if any: the lock is granted to it.
     Head,
     /// Every waiter (Redlock keeps no queue).
     All,
+}
+
+/// A waiting acquire, as one of its attempts presents itself to a store with a queue.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wait<'a> {
+    /// Unique per wait; names the waiter in the queue and in grant messages.
+    pub id: &'a str,
+    /// The owner token a release hands the lock to when it grants it to this waiter: one per
+    /// wait (not per attempt), so the wait's clean-up can compare-and-delete a grant it never
+    /// saw, and never touches an attempt's own hold.
+    pub grant_token: &'a str,
+    /// This attempt's number within the wait (1, 2, …), recorded with the queue entry and
+    /// echoed by a grant.
+    pub seq: u64,
 }
 
 /// The outcome of one acquire attempt.
@@ -38,32 +52,43 @@ pub(crate) enum Attempt {
         fence: Option<u64>,
         started: Instant,
     },
+    /// The lock was granted to this wait (its grant token holds it) and this attempt reset
+    /// its lease; `started` is when this attempt was sent.
+    Granted {
+        fence: Option<u64>,
+        started: Instant,
+    },
     /// Someone else holds it (or others queue ahead); `expires_in` is the holder's remaining
     /// lease, when known and when this waiter is next in line (others ahead are woken first).
-    Held { expires_in: Option<Duration> },
+    /// `started` is when this attempt was sent: its script ran before any grant that names it.
+    Held {
+        expires_in: Option<Duration>,
+        started: Instant,
+    },
 }
 
 #[async_trait]
 pub(crate) trait Backend: Send + Sync + Debug + 'static {
     /// One attempt to take the lock for `token`. Idempotent per token: repeating it after a
-    /// lost reply finds the lock already ours. `waiter` is the id under which a waiting
-    /// acquire queues (`None` for a try): a store with a queue enqueues it when the attempt
-    /// fails, and grants the lock only to the head of its queue.
+    /// lost reply finds the lock already ours. `waiter` is the waiting acquire this attempt
+    /// belongs to (`None` for a try): a store with a queue enqueues it when the attempt
+    /// fails, lets only the head of its queue take the lock, and reports a lock already
+    /// granted to the wait as [`Attempt::Granted`].
     async fn try_lock(
         &self,
         keys: &LockKeys,
         token: &str,
         ttl: Duration,
-        waiter: Option<&str>,
+        waiter: Option<Wait<'_>>,
     ) -> Result<Attempt>;
 
     /// Whether waiters queue (FIFO, woken one at a time); otherwise every waiter is woken on
     /// each release and `waiter` ids are ignored.
     fn queues(&self) -> bool;
 
-    /// Removes `waiter` from the queue (a waiter that gave up), waking the next one if the
-    /// lock is free. Idempotent.
-    async fn leave(&self, keys: &LockKeys, waiter: &str) -> Result<()>;
+    /// Removes `waiter` from the queue (a waiter that gave up), undoes a grant to it (the lock
+    /// held by `grant_token`), and passes a free lock to the next waiter. Idempotent.
+    async fn leave(&self, keys: &LockKeys, waiter: &str, grant_token: &str) -> Result<()>;
 
     /// Compare-and-delete (and publish the release). `NotHeld` when `token` does not own it.
     async fn unlock(&self, keys: &LockKeys, token: &str) -> Result<()>;
@@ -134,7 +159,13 @@ impl Node {
             .conn
             .eval(
                 &RELEASE,
-                &[&keys.lock, &keys.queue, &keys.queue_expiry],
+                &[
+                    &keys.lock,
+                    &keys.fence,
+                    &keys.queue,
+                    &keys.queue_expiry,
+                    &keys.queue_grant,
+                ],
                 &[&token, &channel, &all],
             )
             .await
@@ -209,22 +240,31 @@ impl Backend for Node {
         keys: &LockKeys,
         token: &str,
         ttl: Duration,
-        waiter: Option<&str>,
+        waiter: Option<Wait<'_>>,
     ) -> Result<Attempt> {
         let ttl_ms = ttl_ms(ttl)?;
         let entry_ms = ttl_ms_of_entry();
+        let (id, grant_token, seq) = waiter.map_or(("", "", 0), |w| (w.id, w.grant_token, w.seq));
         let started = Instant::now();
         let reply: Vec<i64> = self
             .conn
             .eval(
                 &ACQUIRE,
-                &[&keys.lock, &keys.fence, &keys.queue, &keys.queue_expiry],
+                &[
+                    &keys.lock,
+                    &keys.fence,
+                    &keys.queue,
+                    &keys.queue_expiry,
+                    &keys.queue_grant,
+                ],
                 &[
                     &token,
                     &ttl_ms,
-                    &waiter.unwrap_or(""),
+                    &id,
                     &entry_ms,
                     &keys.channel.as_str(),
+                    &grant_token,
+                    &seq,
                 ],
             )
             .await
@@ -238,13 +278,15 @@ impl Backend for Node {
                 )))
             }
         };
-        if taken == 1 {
+        if taken == 1 || taken == 2 {
             let fence = u64::try_from(value).map_err(|_| {
                 LockError::backend(format!("the fencing counter {} is negative", keys.fence))
             })?;
-            return Ok(Attempt::Acquired {
-                fence: Some(fence),
-                started,
+            let fence = Some(fence);
+            return Ok(if taken == 1 {
+                Attempt::Acquired { fence, started }
+            } else {
+                Attempt::Granted { fence, started }
             });
         }
         // PTTL is -1 for a key without expiry (not ours to judge) and -2 when it just vanished.
@@ -252,20 +294,29 @@ impl Backend for Node {
             .ok()
             .filter(|_| first == 1)
             .map(Duration::from_millis);
-        Ok(Attempt::Held { expires_in })
+        Ok(Attempt::Held {
+            expires_in,
+            started,
+        })
     }
 
     fn queues(&self) -> bool {
         true
     }
 
-    async fn leave(&self, keys: &LockKeys, waiter: &str) -> Result<()> {
+    async fn leave(&self, keys: &LockKeys, waiter: &str, grant_token: &str) -> Result<()> {
         let _: i64 = self
             .conn
             .eval(
                 &LEAVE,
-                &[&keys.lock, &keys.queue, &keys.queue_expiry],
-                &[&waiter, &keys.channel.as_str()],
+                &[
+                    &keys.lock,
+                    &keys.fence,
+                    &keys.queue,
+                    &keys.queue_expiry,
+                    &keys.queue_grant,
+                ],
+                &[&waiter, &keys.channel.as_str(), &grant_token],
             )
             .await
             .map_err(|e| self.fail(e, "leaving the waiter queue"))?;

@@ -3,12 +3,30 @@
 //! Queueing (single server and cluster): a waiting acquire has a waiter id for the whole
 //! wait. Its first failed attempt puts that id at the tail of the lock's waiter queue (in the
 //! same script), every later attempt refreshes its entry, and only the queue's head can take
-//! the lock, so waiters are served in arrival order and a try never jumps the queue. A
-//! release publishes the head's id, which the client's subscriber routes to that one waiting
-//! task. A waiter that gives up (times out, fails, or is dropped) leaves the queue, and wakes
-//! the next head when the lock is free; one that vanished without leaving blocks the lock for
-//! at most its entry's lifetime ([`QUEUE_ENTRY_TTL`] after its last attempt). Redlock keeps
-//! no queue: a release wakes all its waiters, who race.
+//! the lock, so waiters are served in arrival order and a try never jumps the queue.
+//!
+//! Direct handoff: a release *grants* the lock to the live head — sets the lock to the
+//! wait's grant token (one per wait, recorded with the entry) with the waiter's TTL, advances
+//! the fence, pops the head — and publishes `"<id> <seq> <fence>"`, which the client's
+//! subscriber routes to that one waiting task. The waiter returns its guard without another
+//! round trip. Its lease must not count from the message's arrival (the store's lease began
+//! earlier, at the grant): it counts from the send time of attempt `seq`, the wait's attempt
+//! that last refreshed the entry before the grant, so it ran before the grant. A grant naming
+//! an older attempt than the latest one answered "queued" is stale (that later attempt found
+//! the lock not ours: the granted lease ran out) and is ignored; one naming a newer attempt,
+//! or leaving less than half the TTL, is confirmed by an immediate attempt, which finds the
+//! lock held by the grant token, resets its lease and returns it (the same path picks up a
+//! grant whose message was lost, at the next re-check).
+//!
+//! A waiter that gives up (times out, fails, or is dropped) leaves the queue; the leave
+//! compare-and-deletes a grant it had not seen yet and passes the free lock to the next head.
+//! One that vanished without leaving blocks the lock for at most its entry's lifetime
+//! ([`QUEUE_ENTRY_TTL`] after its last attempt) — unless the lock was granted to it within
+//! that time (it died less than an entry lifetime before the grant): then the lock stays
+//! blocked until the granted lease (the waiter's TTL) runs out, as when a holder dies right
+//! after acquiring. A shorter granted lease that the waiter extends at once would bound that
+//! by the entry lifetime, but would put a round trip back into every handoff, the cost this
+//! design removes. Redlock keeps no queue: a release wakes all its waiters, who race.
 //!
 //! Waiting: after a failed first attempt the waiter registers on the lock's release channel
 //! (shared subscriber connection), waits until the subscription is confirmed (bounded), and
@@ -32,17 +50,18 @@ use std::time::Duration;
 use distlock_core::backend::{
     Armed, ConnectionRetry, Deadline, GuardParts, HoldStatus, Lease, RenewalGroup,
 };
+use distlock_core::lease::local_deadline;
 use distlock_core::{AcquireOptions, ErrorKind, LockError, LockGuard, LockName, Result};
 use rand::Rng;
 use tokio::time::Instant;
 
 #[cfg(doc)]
 use crate::backend::QUEUE_ENTRY_TTL;
-use crate::backend::{ttl_ms, Attempt, Backend};
+use crate::backend::{ttl_ms, Attempt, Backend, Wait};
 use crate::config::RedisConfig;
 use crate::hold::{PendingAcquire, QueueEntry, RedisHold};
 use crate::keys::LockKeys;
-use crate::subscriber::Subscriber;
+use crate::subscriber::{Grant, Interest, Subscriber};
 
 /// The safety-net re-check interval of a waiter, drawn uniformly from this range (ms) each
 /// time, so waiters do not retry in lockstep.
@@ -77,11 +96,59 @@ fn new_waiter_id() -> String {
     format!("{:032x}", rand::rng().random::<u128>())
 }
 
+/// What a waiter does with the grant a message handed it.
+#[derive(Debug, PartialEq, Eq)]
+enum GrantUse {
+    /// Return the hold: the store's lease began no earlier than `started`.
+    Take { started: Instant, fence: u64 },
+    /// Make an attempt now: it finds the lock held by the grant token (and resets the lease)
+    /// or queues again.
+    Confirm,
+    /// No grant, or a stale one.
+    Ignore,
+}
+
+/// Judges `grant` against the wait's latest attempt answered "queued" (`queued`: its number
+/// and send time). Attempt `n` answered "queued" ran after every grant naming an attempt
+/// before `n` (a grant names the last attempt that refreshed the entry), and found the lock
+/// not the wait's: such a grant is over. A grant naming `n` itself came after attempt `n`
+/// was sent, so its lease counts from then, as long as at least half the TTL is left (else
+/// confirm: a lease nearly over is no use, and the confirming attempt restarts it). A grant
+/// naming a later attempt (one whose reply was lost) is confirmed too.
+fn judge(grant: Option<Grant>, queued: Option<(u64, Instant)>, ttl: Duration) -> GrantUse {
+    let Some(grant) = grant else {
+        return GrantUse::Ignore;
+    };
+    match queued {
+        Some((seq, _)) if grant.seq < seq => GrantUse::Ignore,
+        Some((seq, started)) if grant.seq == seq => {
+            let left = local_deadline(started, ttl).saturating_duration_since(Instant::now());
+            if left >= ttl / 2 {
+                GrantUse::Take {
+                    started,
+                    fence: grant.fence,
+                }
+            } else {
+                GrantUse::Confirm
+            }
+        }
+        _ => GrantUse::Confirm,
+    }
+}
+
+fn judge_interest(
+    interest: Option<&Interest>,
+    queued: Option<(u64, Instant)>,
+    ttl: Duration,
+) -> GrantUse {
+    judge(interest.and_then(Interest::grant), queued, ttl)
+}
+
 /// Leaves the queue before a wait returns without the lock, so the caller (or anyone) finds
 /// the queue as if it never waited; stays armed while that runs, for a caller that drops it.
 async fn leave(queued: Option<Armed<QueueEntry>>) {
     if let Some(mut entry) = queued {
-        entry.state().leave().await;
+        let _ = entry.state().leave().await;
         entry.disarm();
     }
 }
@@ -103,6 +170,15 @@ impl Engine {
         let deadline = Deadline::start(options.wait);
         let mut retry = ConnectionRetry::new(options.retry);
         let waiter = (!deadline.is_try() && self.backend.queues()).then(new_waiter_id);
+        // What a release sets the lock to when it grants it to this wait.
+        let grant_token = waiter
+            .as_ref()
+            .map(|_| distlock_core::backend::new_owner_token())
+            .unwrap_or_default();
+        // The number of the latest attempt, and of the latest one answered "queued" with
+        // its send time (see `judge`).
+        let mut seq = 0u64;
+        let mut queued_at: Option<(u64, Instant)> = None;
         // Armed from the first attempt that may enqueue until the lock is ours or the waiter
         // left; dropped armed (an error, a cancelled future) it leaves in the background.
         let mut queued: Option<Armed<QueueEntry>> = None;
@@ -129,11 +205,18 @@ impl Engine {
                     backend: self.backend.clone(),
                     keys: keys.clone(),
                     waiter: id.clone(),
+                    grant_token: grant_token.clone(),
                 }));
             }
+            seq += 1;
+            let wait = waiter.as_deref().map(|id| Wait {
+                id,
+                grant_token: &grant_token,
+                seq,
+            });
             // `pending` stays armed on every early return: the attempt may have landed.
             let outcome = match deadline
-                .run(self.backend.try_lock(&keys, &token, ttl, waiter.as_deref()))
+                .run(self.backend.try_lock(&keys, &token, ttl, wait))
                 .await
             {
                 Some(Ok(outcome)) => outcome,
@@ -165,11 +248,53 @@ impl Engine {
                         self.guard(name, keys, token, fence, started, ttl, options),
                     ));
                 }
-                Attempt::Held { expires_in } => {
+                Attempt::Granted { fence, started } => {
+                    // The lock was granted to this wait (its message lost, or not trusted):
+                    // this attempt's own token took nothing.
                     pending.disarm();
+                    if let Some(entry) = queued.as_mut() {
+                        entry.disarm();
+                    }
+                    return Ok(Some(self.guard(
+                        name,
+                        keys,
+                        grant_token,
+                        fence,
+                        started,
+                        ttl,
+                        options,
+                    )));
+                }
+                Attempt::Held {
+                    expires_in,
+                    started,
+                } => {
+                    pending.disarm();
+                    if waiter.is_some() {
+                        queued_at = Some((seq, started));
+                    }
                     expires_in
                 }
             };
+            // A grant naming this attempt may have arrived before its reply.
+            match judge_interest(interest.as_ref(), queued_at, ttl) {
+                GrantUse::Take { started, fence } => {
+                    if let Some(entry) = queued.as_mut() {
+                        entry.disarm();
+                    }
+                    return Ok(Some(self.guard(
+                        name,
+                        keys,
+                        grant_token,
+                        Some(fence),
+                        started,
+                        ttl,
+                        options,
+                    )));
+                }
+                GrantUse::Confirm => continue,
+                GrantUse::Ignore => {}
+            }
             if deadline.is_try() || deadline.expired() {
                 leave(queued).await;
                 return Ok(None);
@@ -201,6 +326,21 @@ impl Engine {
                 _ = tokio::time::sleep_until(wake) => {}
             }
             waiting.mark_seen();
+            // A grant that arrived in time is taken even if the limit ran out since.
+            if let GrantUse::Take { started, fence } = judge(waiting.grant(), queued_at, ttl) {
+                if let Some(entry) = queued.as_mut() {
+                    entry.disarm();
+                }
+                return Ok(Some(self.guard(
+                    name,
+                    keys,
+                    grant_token,
+                    Some(fence),
+                    started,
+                    ttl,
+                    options,
+                )));
+            }
             if deadline.expired() {
                 leave(queued).await;
                 return Ok(None);
@@ -236,5 +376,55 @@ impl Engine {
                 renew: options.renew,
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(10);
+
+    fn ago(d: Duration) -> Instant {
+        Instant::now().checked_sub(d).unwrap_or_else(Instant::now)
+    }
+
+    fn grant(seq: u64) -> Option<Grant> {
+        Some(Grant { seq, fence: 42 })
+    }
+
+    /// The lease of a grant counts from the send time of the attempt it names (which ran
+    /// before the grant), never from when the message was read.
+    #[test]
+    fn a_grant_naming_the_latest_queued_attempt_counts_from_its_send_time() {
+        let sent = ago(Duration::from_secs(2));
+        assert_eq!(
+            judge(grant(3), Some((3, sent)), TTL),
+            GrantUse::Take {
+                started: sent,
+                fence: 42
+            }
+        );
+    }
+
+    /// Too little of the lease left after the attempt it names: confirm instead of returning
+    /// a guard about to expire (or already expired: a stalled waiter's grant ran out).
+    #[test]
+    fn a_grant_with_less_than_half_the_ttl_left_is_confirmed() {
+        let sent = ago(TTL / 2);
+        assert_eq!(judge(grant(3), Some((3, sent)), TTL), GrantUse::Confirm);
+        let sent = ago(TTL * 2);
+        assert_eq!(judge(grant(3), Some((3, sent)), TTL), GrantUse::Confirm);
+    }
+
+    /// A later attempt answered "queued" ran after the grant and found the lock not ours: the
+    /// grant is over. A grant naming an attempt whose reply was lost is confirmed.
+    #[test]
+    fn stale_grants_are_ignored_and_unknown_ones_confirmed() {
+        let sent = Instant::now();
+        assert_eq!(judge(grant(2), Some((3, sent)), TTL), GrantUse::Ignore);
+        assert_eq!(judge(grant(4), Some((3, sent)), TTL), GrantUse::Confirm);
+        assert_eq!(judge(grant(1), None, TTL), GrantUse::Confirm);
+        assert_eq!(judge(None, Some((3, sent)), TTL), GrantUse::Ignore);
     }
 }

@@ -112,21 +112,46 @@ impl Undo for PendingAcquire {
     }
 }
 
-/// A waiting acquire's place in the lock's waiter queue; kept in an
-/// [`Armed`](distlock_core::backend::Armed) from the first attempt that may enqueue it until
-/// the lock is taken (the acquire script dequeues the winner) or the waiter left.
+/// A waiting acquire's place in the lock's waiter queue, and any grant made to it; kept in
+/// an [`Armed`](distlock_core::backend::Armed) from the first attempt that may enqueue it
+/// until the lock is ours (taken or granted: the store dequeued the waiter) or the waiter
+/// left.
 #[derive(Debug)]
 pub(crate) struct QueueEntry {
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) keys: LockKeys,
     pub(crate) waiter: String,
+    /// The owner token a grant to this wait sets; the leave frees a grant it finds.
+    pub(crate) grant_token: String,
 }
 
 impl QueueEntry {
-    /// Leaves the queue now (a wait that ran out); on failure the entry's expiry frees it.
-    pub(crate) async fn leave(&self) {
-        if let Err(e) = self.backend.leave(&self.keys, &self.waiter).await {
-            tracing::debug!(error = %e, "leaving the waiter queue failed; the entry expires");
+    /// Leaves the queue now (a wait that ran out), undoing a grant the waiter has not taken.
+    /// One try: on failure the entry's expiry frees the queue, and a grant's TTL the lock.
+    pub(crate) async fn leave(&self) -> Result<()> {
+        let left = self
+            .backend
+            .leave(&self.keys, &self.waiter, &self.grant_token)
+            .await;
+        if let Err(e) = &left {
+            tracing::debug!(error = %e, "leaving the waiter queue failed");
+        }
+        left
+    }
+
+    /// [`Self::leave`] with a few tries over connection errors, for the background: a grant
+    /// left behind would block the lock for a whole TTL.
+    async fn leave_retrying(self) {
+        let mut backoff = Backoff::new(&RetryPolicy {
+            first_pause: Duration::from_millis(100),
+            ..RetryPolicy::default()
+        });
+        for _ in 0..3u32 {
+            match self.leave().await {
+                Ok(()) => return,
+                Err(e) if e.kind() != ErrorKind::Connection => return,
+                Err(_) => tokio::time::sleep(backoff.next_pause()).await,
+            }
         }
     }
 }
@@ -137,7 +162,8 @@ impl Undo for QueueEntry {
             backend: self.backend.clone(),
             keys: self.keys.clone(),
             waiter: std::mem::take(&mut self.waiter),
+            grant_token: std::mem::take(&mut self.grant_token),
         };
-        async move { entry.leave().await }
+        entry.leave_retrying()
     }
 }

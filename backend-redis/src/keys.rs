@@ -15,7 +15,10 @@ pub(crate) struct LockKeys {
     /// Each queued waiter's entry expiry (a sorted set, server time in ms), so a waiter that
     /// vanished cannot block the queue for longer than its entry lives.
     pub queue_expiry: String,
-    /// The channel the release script publishes on (the woken waiter's id).
+    /// Each queued waiter's grant details (a hash: waiter id to `"<attempt seq> <TTL ms>
+    /// <grant token>"`), so a release can hand the lock straight to the head.
+    pub queue_grant: String,
+    /// The channel the release script publishes on (the granted or woken waiter's id).
     pub channel: String,
 }
 
@@ -29,6 +32,7 @@ impl LockKeys {
             fence: format!("{tag}:fence"),
             queue: format!("{tag}:queue"),
             queue_expiry: format!("{tag}:queue-expiry"),
+            queue_grant: format!("{tag}:queue-grant"),
             channel: format!("{tag}:released"),
         }
     }
@@ -47,6 +51,7 @@ mod tests {
         assert_eq!(keys.fence, format!("{tag}:fence"));
         assert_eq!(keys.queue, format!("{tag}:queue"));
         assert_eq!(keys.queue_expiry, format!("{tag}:queue-expiry"));
+        assert_eq!(keys.queue_grant, format!("{tag}:queue-grant"));
         assert_eq!(keys.channel, format!("{tag}:released"));
     }
 }

@@ -38,8 +38,8 @@
 //! # The protocol
 //!
 //! A lock named `n` under prefix `p` uses the key `p{E}:lock` (holds the owner token), the key
-//! `p{E}:fence` (the fencing counter), the waiter queue `p{E}:queue` and `p{E}:queue-expiry`
-//! (see Waiting) and the channel `p{E}:released`, where `E` is
+//! `p{E}:fence` (the fencing counter), the waiter queue `p{E}:queue`, `p{E}:queue-expiry` and
+//! `p{E}:queue-grant` (see Waiting) and the channel `p{E}:released`, where `E` is
 //! [`LockName::escaped`](distlock_core::LockName::escaped) — so any UTF-8 name is safe, distinct
 //! names never collide, and `{E}` is the Redis Cluster hash tag that puts all keys on one slot.
 //! Four Lua scripts do all the work, sent by `EVALSHA` and reloaded on `NOSCRIPT`:
@@ -51,14 +51,17 @@
 //!   sent (so the undo of a failed attempt can never remove a later one's hold); a command
 //!   resent within an attempt that finds its own token (the reply to the first was lost)
 //!   counts as acquired, so the script is idempotent.
-//! * **release**: compare-and-delete (`GET == token` then `DEL`), then `PUBLISH` of the queue
-//!   head's waiter id on the release channel. Another owner's lock is never touched: a stale guard gets `NotHeld`.
+//! * **release**: compare-and-delete (`GET == token` then `DEL`), then a direct handoff to the
+//!   live queue head (see Waiting): the lock set to the head's grant token with its TTL, the
+//!   fence advanced as on acquire, the head popped, and `"<waiter id> <seq> <fence>"`
+//!   published on the release channel. Another owner's lock is never touched: a stale guard
+//!   gets `NotHeld`.
 //!   A command that fails on a broken connection is sent once more (every script is
 //!   idempotent per owner token); for a release whose first try did free the lock before its
 //!   reply was lost, that second try reports `NotHeld` — the lock is free either way.
 //! * **extend**: compare-and-`PEXPIRE`; `NotHeld` when the key is gone or someone else's.
-//! * **leave**: a waiter that gives up removes its queue entry (and wakes the next head when
-//!   the lock is free).
+//! * **leave**: a waiter that gives up removes its queue entry, compare-and-deletes a grant
+//!   made to it that it never took, and hands a free lock to the next head.
 //!
 //! # Leases, renewal and the lost signal
 //!
@@ -122,13 +125,27 @@
 //! later attempt refreshes the entry (it lives 1 s). The acquire script grants the lock only
 //! when the queue is empty or the caller is its head, so a `try_acquire` never jumps the
 //! queue; expired entries at the head (a waiter that vanished without leaving: a killed
-//! process, a frozen host) are dropped by whichever script sees them, and the new head is
-//! woken. The release script publishes the head's waiter id on the channel `p{E}:released`;
-//! each client's subscriber routes it to that one waiting task, so a release wakes one waiter
-//! (Redlock, which keeps no queue, publishes `1` and wakes all). A waiter that gives up —
-//! its limit ran out, it failed, or its future was dropped — leaves the queue (before
-//! returning, or in the background when dropped) and wakes the next head when the lock is
-//! free. Both queue keys expire by themselves once nobody waits.
+//! process, a frozen host) are dropped by whichever script sees them, and a free lock is
+//! handed to the new head.
+//!
+//! Every waiting attempt also records in the hash `p{E}:queue-grant` the wait's *grant
+//! token* (one random owner token per wait, distinct from each attempt's own), its TTL and
+//! the attempt's number. The release script *grants* the lock to the live head: sets the
+//! lock to that grant token with that TTL, advances the fence, pops the head and publishes
+//! `"<waiter id> <seq> <fence>"` on `p{E}:released`; each client's subscriber routes it to
+//! that one waiting task, which returns its guard without another round trip (Redlock, which
+//! keeps no queue, publishes `1` and wakes all, who race). The guard's lease counts from the
+//! send time of attempt `seq` (it ran before the grant), never from the message's arrival;
+//! when that leaves less than half the TTL (a waiter stalled before reading the message), or
+//! the message names another attempt, the waiter confirms with one more attempt, which finds
+//! the lock held by its grant token, resets the lease and returns it — the same path picks up
+//! a grant whose message was lost, at the next re-check. A waiter that gives up — its limit
+//! ran out, it failed, or its future was dropped — leaves the queue (before returning, or in
+//! the background when dropped), compare-and-deletes a grant it never took, and hands a free
+//! lock to the next head. A waiter that died less than an entry lifetime (1 s) before a grant
+//! still gets it: the lock then stays blocked until that lease (the waiter's TTL) runs out,
+//! as when a holder dies right after acquiring. The queue keys expire by themselves once
+//! nobody waits.
 //!
 //! The subscription goes through one pub/sub connection per client (shared by all its
 //! waiters, opened on the first wait, reconnecting by itself and counting a reconnect as a
@@ -138,8 +155,8 @@
 //! of: its wake-up message; the holder's lease expiry when it is next in line (the `PTTL` the
 //! failed attempt returned, since an expiry publishes nothing); a safety-net re-check drawn
 //! uniformly from [`RECHECK`] (100–250 ms, jittered; it also refreshes the queue entry); or
-//! its wait limit. Handoff on release is therefore a message round trip (about a millisecond
-//! on loopback), not a poll interval, and a limited wait returns within a few milliseconds of
+//! its wait limit. Handoff on release is therefore the release plus one message (no further
+//! round trip), not a poll interval, and a limited wait returns within a few milliseconds of
 //! its limit. A zero limit is a single attempt (like `try_acquire`), and a limit too large for
 //! the clock waits forever. On a cluster the subscription lives on one node (the cluster
 //! forwards `PUBLISH` everywhere); Redlock subscribes on every server.

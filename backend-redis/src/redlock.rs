@@ -12,7 +12,7 @@ use distlock_core::{
 use futures::future::join_all;
 use tokio::time::Instant;
 
-use crate::backend::{not_held, ttl_ms, Attempt, Backend, Node, Wake};
+use crate::backend::{not_held, ttl_ms, Attempt, Backend, Node, Wait, Wake};
 use crate::config::RedisConfig;
 use crate::conn::{servers_label, Conn};
 use crate::engine::Engine;
@@ -284,7 +284,7 @@ impl Backend for Quorum {
         keys: &LockKeys,
         token: &str,
         ttl: Duration,
-        _waiter: Option<&str>,
+        _waiter: Option<Wait<'_>>,
     ) -> Result<Attempt> {
         let started = Instant::now();
         let bound = self.per_node(ttl);
@@ -298,7 +298,9 @@ impl Backend for Quorum {
         for r in results {
             match r {
                 Ok(Ok(Attempt::Acquired { .. })) => won += 1,
-                Ok(Ok(Attempt::Held { expires_in: e })) => {
+                // Never: the nodes are asked without a wait, so nothing is granted to one.
+                Ok(Ok(Attempt::Granted { .. })) => {}
+                Ok(Ok(Attempt::Held { expires_in: e, .. })) => {
                     if let Some(e) = e {
                         expires_in = Some(expires_in.map_or(e, |x| x.min(e)));
                     }
@@ -330,14 +332,17 @@ impl Backend for Quorum {
         if failed > self.nodes.len() - self.quorum {
             return Err(self.too_few(failed, last));
         }
-        Ok(Attempt::Held { expires_in })
+        Ok(Attempt::Held {
+            expires_in,
+            started,
+        })
     }
 
     fn queues(&self) -> bool {
         false
     }
 
-    async fn leave(&self, _keys: &LockKeys, _waiter: &str) -> Result<()> {
+    async fn leave(&self, _keys: &LockKeys, _waiter: &str, _grant_token: &str) -> Result<()> {
         Ok(())
     }
 

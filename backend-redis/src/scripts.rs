@@ -4,12 +4,23 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// Lua shared by the queue-aware scripts: drops expired entries from the head of the
-/// waiter queue (KEYS `q` list, `e` zset of entry expiries in server ms) and returns the live
-/// head, or `false`. Only the head is checked: an entry in the middle is checked when it gets
-/// there, and every live waiter keeps refreshing its own.
+/// Lua shared by the queue-aware scripts (KEYS `q` list of waiter ids, head first; `e` zset
+/// of entry expiries in server ms; `g` hash of each waiter's grant details).
+///
+/// `purge` drops expired entries from the head of the queue and returns the live head, or
+/// `false`. Only the head is checked: an entry in the middle is checked when it gets there,
+/// and every live waiter keeps refreshing its own.
+///
+/// `grant` hands a free lock straight to the live head (call it only when the lock key is
+/// absent): `SET lock <head's wait token> NX PX <head's TTL>`, the fence advanced as ACQUIRE
+/// does, the head popped, and `"<id> <seq> <fence>"` published to it, `seq` naming the
+/// waiter's attempt that last refreshed the entry (so the waiter knows its lease started no
+/// later than that attempt was sent). A head without grant details (a client of an older
+/// version) is only woken by its id, as before. Only a live entry (refreshed within its
+/// lifetime) is granted: a waiter that died gets the lock only if it died less than an entry
+/// lifetime ago, and then holds it for at most its TTL, like a holder that died.
 const PURGE: &str = r#"
-local function purge(q, e, now)
+local function purge(q, e, g, now)
   while true do
     local head = redis.call('LINDEX', q, 0)
     if not head then return false end
@@ -17,27 +28,56 @@ local function purge(q, e, now)
     if exp and tonumber(exp) > now then return head end
     redis.call('LPOP', q)
     redis.call('ZREM', e, head)
+    redis.call('HDEL', g, head)
   end
 end
 local function now_ms(t)
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+local function next_fence(fence, t)
+  local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local f = math.max(tonumber(redis.call('GET', fence) or '0') + 1, now_us)
+  redis.call('SET', fence, string.format('%d', f))
+  return f
+end
+local function grant(lock, fence, q, e, g, chan, t)
+  local head = purge(q, e, g, now_ms(t))
+  if not head then return end
+  local v = redis.call('HGET', g, head)
+  local seq, ttl, token
+  if v then seq, ttl, token = string.match(v, '^(%d+) (%d+) (.+)$') end
+  if token and redis.call('SET', lock, token, 'NX', 'PX', ttl) then
+    local f = next_fence(fence, t)
+    redis.call('LPOP', q)
+    redis.call('ZREM', e, head)
+    redis.call('HDEL', g, head)
+    redis.pcall('PUBLISH', chan, head .. ' ' .. seq .. ' ' .. string.format('%d', f))
+  else
+    redis.pcall('PUBLISH', chan, head)
+  end
+end
 "#;
 
-/// KEYS: lock, fence, queue, queue expiries. ARGV: owner token, TTL in ms, waiter id (`''`:
-/// not queued — a try, or Redlock), queue entry lifetime in ms, channel.
-/// Returns `{1, fencing token}` when this owner holds the lock afterwards, `{0, PTTL, first}`
-/// when it does not; `first` is 1 when nobody queues ahead of this waiter.
+/// KEYS: lock, fence, queue, queue expiries, grants. ARGV: owner token, TTL in ms, waiter id
+/// (`''`: not queued — a try, or Redlock), queue entry lifetime in ms, channel, the wait's
+/// grant token (`''` when not queued), the attempt's sequence number within its wait.
+/// Returns `{1, fencing token}` when this attempt's owner token holds the lock afterwards,
+/// `{2, fencing token}` when the wait's grant token does (the lock was handed to this waiter;
+/// its lease was reset to the TTL by this script), `{0, PTTL, first}` when neither does;
+/// `first` is 1 when nobody queues ahead of this waiter.
 ///
 /// `SET NX PX` is the only way the lock is taken, so it is atomic with its expiry. The
 /// `GET == token` branch makes a retried attempt idempotent: when the reply to an earlier
 /// attempt with the same token was lost, the lock is ours and its token is the counter's
-/// current value (nobody else can have incremented it while we held the lock).
+/// current value (nobody else can have incremented it while we held the lock). The grant
+/// token branch is how a waiter whose grant message was lost (or arrived too late to trust
+/// its lease start) picks the lock up: the lease restarts here, after the attempt was sent.
 ///
 /// Fairness: the lock is only taken when the queue is empty or this waiter is its live head,
-/// so neither a try nor a newcomer jumps the queue. A failed waiter joins the tail (or
-/// refreshes its entry's expiry) in the same step. When expired entries were dropped and the
-/// lock is free, the new head is told (its release message went to a waiter that is gone).
+/// so neither a try nor a newcomer jumps the queue. When the lock is free and someone else
+/// heads the queue (its release grant went to a waiter that is gone, or the holder's lease
+/// ran out), it is granted to that head. A failed waiter joins the tail (or refreshes its
+/// entry's expiry and grant details) in the same step.
 ///
 /// The token is `max(last token + 1, server time in µs)`: strictly increasing per name, and
 /// also after the counter was lost or rolled back — a restart without persistence, or a
@@ -49,27 +89,30 @@ pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{PURGE}{}",
         r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local cur = redis.call('GET', KEYS[1])
+if cur and (cur == ARGV[1] or (ARGV[6] ~= '' and cur == ARGV[6])) then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return {1, tonumber(redis.call('GET', KEYS[2]) or '0')}
+  local f = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if cur == ARGV[1] then return {1, f} end
+  return {2, f}
 end
 local t = redis.call('TIME')
 local now = now_ms(t)
-local before = redis.call('LINDEX', KEYS[3], 0)
-local head = purge(KEYS[3], KEYS[4], now)
+local head = purge(KEYS[3], KEYS[4], KEYS[5], now)
 local me = ARGV[3]
-if (not head or head == me) and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  if head then
-    redis.call('LPOP', KEYS[3])
-    redis.call('ZREM', KEYS[4], me)
+if not cur then
+  if (not head or head == me) and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    if head then
+      redis.call('LPOP', KEYS[3])
+      redis.call('ZREM', KEYS[4], me)
+      redis.call('HDEL', KEYS[5], me)
+    end
+    return {1, next_fence(KEYS[2], t)}
   end
-  local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local fence = math.max(tonumber(redis.call('GET', KEYS[2]) or '0') + 1, now_us)
-  redis.call('SET', KEYS[2], string.format('%d', fence))
-  return {1, fence}
-end
-if head and head ~= me and head ~= before and redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.pcall('PUBLISH', ARGV[5], head)
+  if head and head ~= me then
+    grant(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[5], t)
+    head = redis.call('LINDEX', KEYS[3], 0)
+  end
 end
 local first = 1
 if me ~= '' then
@@ -77,8 +120,10 @@ if me ~= '' then
     redis.call('RPUSH', KEYS[3], me)
   end
   redis.call('ZADD', KEYS[4], now + tonumber(ARGV[4]), me)
+  redis.call('HSET', KEYS[5], me, ARGV[7] .. ' ' .. ARGV[2] .. ' ' .. ARGV[6])
   redis.call('PEXPIRE', KEYS[3], ARGV[4])
   redis.call('PEXPIRE', KEYS[4], ARGV[4])
+  redis.call('PEXPIRE', KEYS[5], ARGV[4])
   if head and head ~= me then first = 0 end
 end
 return {0, redis.call('PTTL', KEYS[1]), first}
@@ -86,16 +131,17 @@ return {0, redis.call('PTTL', KEYS[1]), first}
     ))
 });
 
-/// KEYS: lock, queue, queue expiries. ARGV: owner token, channel, `all`.
-/// Compare-and-delete, then wake the next waiter: with `all` = `'1'` every waiter (Redlock,
-/// which keeps no queue), else only the live queue head, by publishing its waiter id (an
-/// empty channel wakes nobody: Redlock undoing a split vote must not make every contender
-/// retry at once, again and again). Nothing is published when nobody queues.
-/// Returns 1 when this owner held the lock (now freed), 0 otherwise (nothing changed).
+/// KEYS: lock, fence, queue, queue expiries, grants. ARGV: owner token, channel, `all`.
+/// Compare-and-delete, then pass the lock on: with `all` = `'1'` publish `1`, which wakes
+/// every waiter (Redlock, which keeps no queue), else grant it to the live queue head (see
+/// `grant`); an empty channel passes it to nobody (Redlock undoing a split vote must not make
+/// every contender retry at once, again and again). Nothing is published when nobody queues.
+/// Returns 1 when this owner held the lock (freed, or handed on), 0 otherwise (nothing
+/// changed).
 ///
 /// `PUBLISH` goes through `pcall`: a failure there (an ACL user without channel permissions)
-/// must not turn a release that already deleted the key into an error. Waiters then find the
-/// lock free on their re-check.
+/// must not turn a release that already deleted the key into an error. A granted waiter then
+/// finds the lock its own on its re-check.
 pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{PURGE}{}",
@@ -106,8 +152,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
     if ARGV[3] == '1' then
       redis.pcall('PUBLISH', ARGV[2], '1')
     else
-      local head = purge(KEYS[2], KEYS[3], now_ms(redis.call('TIME')))
-      if head then redis.pcall('PUBLISH', ARGV[2], head) end
+      grant(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[2], redis.call('TIME'))
     end
   end
   return 1
@@ -117,19 +162,27 @@ return 0
     ))
 });
 
-/// KEYS: lock, queue, queue expiries. ARGV: waiter id, channel. A waiter that gives up
-/// leaves the queue; when it was the head and the lock is free, the next head is woken (the
-/// release may have woken the leaver instead). Idempotent. Returns 1.
+/// KEYS: lock, fence, queue, queue expiries, grants. ARGV: waiter id, channel, the wait's
+/// grant token. A waiter that gives up leaves the queue; if the lock was granted to it (the
+/// message in flight or unread), the grant is undone (compare-and-delete); when it was the
+/// head or held the grant and the lock is free, the lock is granted to the next live head.
+/// Idempotent. Returns 1.
 pub(crate) static LEAVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{PURGE}{}",
         r#"
-local was_head = redis.call('LINDEX', KEYS[2], 0) == ARGV[1]
-redis.call('LREM', KEYS[2], 0, ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-if was_head and redis.call('EXISTS', KEYS[1]) == 0 then
-  local head = purge(KEYS[2], KEYS[3], now_ms(redis.call('TIME')))
-  if head then redis.pcall('PUBLISH', ARGV[2], head) end
+local was_head = redis.call('LINDEX', KEYS[3], 0) == ARGV[1]
+redis.call('LREM', KEYS[3], 0, ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
+local cur = redis.call('GET', KEYS[1])
+if cur and ARGV[3] ~= '' and cur == ARGV[3] then
+  redis.call('DEL', KEYS[1])
+  cur = false
+  was_head = true
+end
+if was_head and not cur then
+  grant(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[2], redis.call('TIME'))
 end
 return 1
 "#

@@ -5,9 +5,11 @@
 //! cluster broadcasts `PUBLISH` to every node, so any node will do; the task moves to the
 //! next node when one fails); a Redlock has one source per server. A message names the waiter
 //! it wakes (the head of the lock's queue): only that waiter's counter is bumped, so one
-//! release wakes one task; the message `1` wakes every waiter of the channel (Redlock). After
-//! every (re)connect all counters are bumped, since messages may have been lost while no
-//! connection was subscribed. The connection is opened lazily, on the first wait.
+//! release wakes one task; a message `"<id> <seq> <fence>"` also hands that waiter the
+//! [`Grant`] the release made to it; the message `1` wakes every waiter of the channel
+//! (Redlock). After every (re)connect all counters are bumped, since messages (grants
+//! included) may have been lost while no connection was subscribed. The connection is opened
+//! lazily, on the first wait.
 //!
 //! A channel stays subscribed for [`LINGER`] after its last waiter left (at most
 //! [`MAX_IDLE`] such channels), so repeated waits on a hot name neither `SUBSCRIBE` nor wait
@@ -39,9 +41,26 @@ enum Command {
     Unsubscribe(String),
 }
 
+/// What a grant message tells the waiter it names: the store set the lock to the wait's
+/// grant token, after the wait's attempt `seq` had refreshed its queue entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Grant {
+    /// The wait's attempt that last refreshed the entry before the grant.
+    pub seq: u64,
+    /// The fencing token the grant advanced the counter to.
+    pub fence: u64,
+}
+
+/// What a waiter is woken with: a counter bumped per wake-up, and the latest grant.
+#[derive(Clone, Copy, Debug, Default)]
+struct Wakes {
+    count: u64,
+    grant: Option<Grant>,
+}
+
 struct Waiter {
     id: Option<String>,
-    wake: watch::Sender<u64>,
+    wake: watch::Sender<Wakes>,
 }
 
 #[derive(Default)]
@@ -66,8 +85,23 @@ struct Registry {
     state: Mutex<State>,
 }
 
-fn bump(wake: &watch::Sender<u64>) {
-    wake.send_modify(|n| *n = n.wrapping_add(1));
+fn bump(wake: &watch::Sender<Wakes>, grant: Option<Grant>) {
+    wake.send_modify(|w| {
+        w.count = w.count.wrapping_add(1);
+        if grant.is_some() {
+            w.grant = grant;
+        }
+    });
+}
+
+/// Splits a message into the waiter id it names and the grant it carries, if any (a bare id
+/// is a wake-up without a grant, as older clients publish it).
+fn parse(payload: &[u8]) -> (&[u8], Option<Grant>) {
+    let mut parts = payload.splitn(3, |b| *b == b' ');
+    let id = parts.next().unwrap_or_default();
+    let number = |p: Option<&[u8]>| std::str::from_utf8(p?).ok()?.parse::<u64>().ok();
+    let (seq, fence) = (number(parts.next()), number(parts.next()));
+    (id, seq.zip(fence).map(|(seq, fence)| Grant { seq, fence }))
 }
 
 impl Registry {
@@ -75,16 +109,20 @@ impl Registry {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Wakes the waiter a message names (or all of the channel's, for [`WAKE_ALL`]).
+    /// Wakes the waiter a message names, with its grant (or all of the channel's, for
+    /// [`WAKE_ALL`]).
     fn route(&self, channel: &str, payload: &[u8]) {
         let state = self.lock();
         let Some(c) = state.channels.get(channel) else {
             return;
         };
+        let all = payload == WAKE_ALL.as_bytes();
+        let (id, grant) = parse(payload);
         for w in c.waiters.values() {
-            if payload == WAKE_ALL.as_bytes() || w.id.as_deref().map(str::as_bytes) == Some(payload)
-            {
-                bump(&w.wake);
+            if all {
+                bump(&w.wake, None);
+            } else if w.id.as_deref().map(str::as_bytes) == Some(id) {
+                bump(&w.wake, grant);
             }
         }
     }
@@ -100,7 +138,7 @@ impl Registry {
         }
         for c in state.channels.values() {
             for w in c.waiters.values() {
-                bump(&w.wake);
+                bump(&w.wake, None);
             }
         }
     }
@@ -186,7 +224,7 @@ pub(crate) struct Interest {
     inner: Arc<Inner>,
     channel: String,
     key: u64,
-    wake: watch::Receiver<u64>,
+    wake: watch::Receiver<Wakes>,
     acks: mpsc::Receiver<()>,
     /// The subscription was already confirmed when this interest was registered.
     ready: bool,
@@ -226,7 +264,7 @@ impl Subscriber {
         state.next_id = state.next_id.wrapping_add(1);
         let entry = state.channels.entry(channel.to_string()).or_default();
         entry.idle_since = None;
-        let (wake, rx) = watch::channel(0);
+        let (wake, rx) = watch::channel(Wakes::default());
         entry.waiters.insert(
             key,
             Waiter {
@@ -287,9 +325,15 @@ impl Interest {
         }
     }
 
-    /// Forgets notifications that arrived so far.
+    /// Forgets notifications that arrived so far (not the grant: see [`Self::grant`]).
     pub(crate) fn mark_seen(&mut self) {
         self.wake.borrow_and_update();
+    }
+
+    /// The latest grant a message handed this waiter, if any; the waiter judges whether it
+    /// is still current (see [`Grant::seq`]).
+    pub(crate) fn grant(&self) -> Option<Grant> {
+        self.wake.borrow().grant
     }
 }
 
@@ -462,6 +506,23 @@ async fn run_source(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_parse_into_the_waiter_and_its_grant() {
+        assert_eq!(parse(b"abc"), (&b"abc"[..], None));
+        assert_eq!(
+            parse(b"abc 7 1700000000000001"),
+            (
+                &b"abc"[..],
+                Some(Grant {
+                    seq: 7,
+                    fence: 1_700_000_000_000_001
+                })
+            )
+        );
+        assert_eq!(parse(b"abc 7 x"), (&b"abc"[..], None));
+        assert_eq!(parse(b"abc 7"), (&b"abc"[..], None));
+    }
 
     /// A source that cannot subscribe (a user without channel permissions) keeps the acks of
     /// subscriptions asked for meanwhile; those of waiters that gave up must not pile up, one

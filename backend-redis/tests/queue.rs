@@ -177,8 +177,9 @@ async fn cancelled_and_timed_out_waiters_leave_the_queue() {
     );
 }
 
-/// Eight parked waiters and a chain of releases: every release wakes only the next waiter,
-/// so the server runs about one acquire script per acquisition (a herd runs one per waiter
+/// Eight parked waiters and a chain of releases: every release grants the lock to the next
+/// waiter, so the server runs one script (the release) per acquisition and no acquire script
+/// (a wake-up without a grant runs an acquire per acquisition as well; a herd one per waiter
 /// left on every release: 8 + 7 + … + 1 failed attempts).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_wakes_one_waiter() {
@@ -215,8 +216,9 @@ async fn a_release_wakes_one_waiter() {
     }
     let herd = 1 + 2 * WAITERS as u64 + (WAITERS * (WAITERS - 1) / 2) as u64;
     eprintln!("{scripts} scripts for {WAITERS} handoffs (a herd would run about {herd})");
+    // The slack covers safety-net re-checks that happen to fall inside the chain.
     assert!(
-        scripts <= 1 + 2 * WAITERS as u64 + 6,
-        "{scripts} scripts for {WAITERS} handoffs: releases woke more than one waiter"
+        scripts <= 1 + WAITERS as u64 + 4,
+        "{scripts} scripts for {WAITERS} handoffs: releases did not grant the lock directly"
     );
 }
