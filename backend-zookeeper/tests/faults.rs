@@ -684,3 +684,37 @@ async fn a_held_node_stays_watched_after_its_data_changes() {
         .expect("the foreign delete after a write was noticed");
     assert_eq!(lost.kind(), ErrorKind::Lost);
 }
+
+/// An uncontended hold is watched through the children watch its listing set. When that
+/// fires because someone else came and went (a failed try), an `exists` watch on the held
+/// node must take over: a later foreign delete still reads as a loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_held_node_stays_watched_after_another_contender_came_and_went() {
+    let harness = ZkHarness::single();
+    let a = harness.zk_lock().await.unwrap();
+    let w = harness.zk_lock().await.unwrap();
+    let name = unique("watch-after-contender");
+    let timeout = harness.session_timeout();
+    let g = w.try_acquire(&name).await.unwrap().expect("free lock");
+    assert!(a.try_acquire(&name).await.unwrap().is_none());
+    // The holder's session has seen both events of the failed try once this answers.
+    g.extend(timeout).await.unwrap();
+    assert!(g.is_held());
+    let nodes = children(&a, &name).await;
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
+    let path = format!(
+        "{}/{}",
+        a.lock_path(&LockName::new(&name).unwrap()),
+        nodes[0]
+    );
+    a.zk_client()
+        .await
+        .unwrap()
+        .delete(&path, None)
+        .await
+        .unwrap();
+    let lost = tokio::time::timeout(timeout, g.lost())
+        .await
+        .expect("the foreign delete after another contender came and went was noticed");
+    assert_eq!(lost.kind(), ErrorKind::Lost);
+}
