@@ -12,8 +12,14 @@ use tokio::sync::oneshot;
 use zookeeper_client::{Error as ZkError, EventType};
 
 use crate::error::zk_error;
-use crate::recipe::{delete_by_token, delete_node, reply_lost, retry, NodeWatch, RETRIES};
+use crate::recipe::{delete_by_token, delete_node, reply_lost, retry, Watches, RETRIES};
 use crate::session::Session;
+
+/// Which of a hold's watches fired, and how.
+enum Fired {
+    Own(EventType),
+    Children(EventType),
+}
 
 /// A held lock node. Released by deleting the node; a hold whose session ended has no
 /// node any more, so its release reports `NotHeld`.
@@ -39,19 +45,28 @@ impl ZkHold {
 }
 
 /// Watches a held node so that a deletion by anyone else (an operator, a client with the
-/// rights) reads as a loss instead of passing unnoticed. Takes over `watch` when the wait
-/// already set one, and otherwise sends the `exists` before returning (the reply is awaited
-/// in the background): the session serves it before the release's `delete`, which then
-/// fires the watch. A write to the node fires the watch too: it is set again. A watch
-/// still set when the hold is dropped (`stop`), e.g. after a failed release or a leak, is
-/// removed then.
+/// rights) reads as a loss instead of passing unnoticed. Takes over the watches the acquire
+/// set: the listing's children watch on the parent (it fires on any change among the
+/// contenders, our node's deletion included) and the `exists` watch on our node when the
+/// acquire waited. Only when neither is left does it send an `exists` on the node (before
+/// returning when the acquire set none, so the session serves it before the release's
+/// `delete`; the reply is awaited in the background). An uncontended hold thus costs no
+/// request of its own: the release's `delete` fires the children watch, and a released
+/// hold sets no new one. A write to the node fires the `exists` watch: it is set again. A
+/// watch still set when the hold is dropped (`stop`), e.g. after a failed release or a
+/// leak, is removed then.
 pub(crate) fn watch_node(
     session: Arc<Session>,
     path: String,
     status: HoldStatus,
-    mut watch: Option<NodeWatch>,
+    watches: Watches,
     mut stop: oneshot::Receiver<()>,
 ) {
+    let Watches {
+        own: mut watch,
+        mut children,
+    } = watches;
+    let held = status.clone();
     let deleted = move || {
         status.mark_lost_because(
             LossReason::Broken,
@@ -60,44 +75,65 @@ pub(crate) fn watch_node(
     };
     let task = async move {
         loop {
-            let event = match watch.take() {
-                Some(watch) => watch,
-                None => {
-                    // An ended session: its monitor reports the loss.
-                    let Ok(client) = session.client() else { return };
-                    // A reply lost to a connection loss is asked again (the session
-                    // survived the reconnect, or the next request fails for good): without
-                    // a watch, a foreign delete would pass unnoticed.
-                    let checked = tokio::select! {
-                        biased;
-                        checked = retry(|| client.check_and_watch_stat(&path)) => checked,
-                        _ = &mut stop => return,
-                    };
-                    match checked {
-                        Ok((Some(_), watcher)) => Box::pin(watcher.changed()) as NodeWatch,
-                        Ok((None, _)) => return deleted(),
-                        // The session monitor reports session-level failures.
-                        Err(_) => return,
+            if watch.is_none() && children.is_none() {
+                // Released (or lost): nothing left to notice.
+                if !held.is_held() {
+                    return;
+                }
+                // An ended session: its monitor reports the loss.
+                let Ok(client) = session.client() else { return };
+                // A reply lost to a connection loss is asked again (the session survived
+                // the reconnect, or the next request fails for good): without a watch, a
+                // foreign delete would pass unnoticed.
+                let checked = tokio::select! {
+                    biased;
+                    checked = retry(|| client.check_and_watch_stat(&path)) => checked,
+                    _ = &mut stop => return,
+                };
+                match checked {
+                    Ok((Some(_), watcher)) => watch = Some(Box::pin(watcher.changed())),
+                    Ok((None, _)) => return deleted(),
+                    // The session monitor reports session-level failures.
+                    Err(_) => return,
+                }
+            }
+            let fired = {
+                let own = async {
+                    match watch.as_mut() {
+                        Some(w) => w.as_mut().await,
+                        None => std::future::pending().await,
                     }
+                };
+                let siblings = async {
+                    match children.as_mut() {
+                        Some(w) => w.as_mut().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                // Biased: after a release, the deletion's event came in before the delete's
+                // reply, so taking it drops a fired watch, which costs no request.
+                tokio::select! {
+                    biased;
+                    event = own => Fired::Own(event.event_type),
+                    event = siblings => Fired::Children(event.event_type),
+                    _ = &mut stop => return,
                 }
             };
-            // Biased: after a release, the deletion's event came in before the delete's
-            // reply, so taking it drops a fired watch, which costs no request.
-            tokio::select! {
-                biased;
-                event = event => match event.event_type {
-                    EventType::NodeDeleted => return deleted(),
-                    EventType::NodeDataChanged => continue,
-                    // The session ended: its monitor reports the loss.
-                    _ => return,
-                },
-                _ = &mut stop => return,
+            match fired {
+                Fired::Own(EventType::NodeDeleted) => return deleted(),
+                // Set again next turn (unless the children watch still covers the node).
+                Fired::Own(EventType::NodeDataChanged) => watch = None,
+                // Someone came or went, perhaps our node: unless an `exists` watch is still
+                // set, one is set next turn (if the hold still stands).
+                Fired::Children(t) if t != EventType::Session => children = None,
+                // The session ended: its monitor reports the loss.
+                Fired::Own(_) | Fired::Children(_) => return,
             }
         }
     };
     let mut task = Box::pin(task);
-    // One poll here sends the `exists` now; the spawned task might run only after the
-    // caller released.
+    // One poll here sends the `exists` now if needed; the spawned task might run only after
+    // the caller released.
     let mut cx = Context::from_waker(Waker::noop());
     if task.as_mut().poll(&mut cx).is_pending() {
         tokio::spawn(task);

@@ -151,14 +151,22 @@ impl ZkLock {
                 .wait_turn(&client, &session, &path, &token, !deadline.is_try(), listed)
                 .await?;
             Ok::<_, LockError>(match turn {
-                Turn::Held(watch) => Some((path, czxid, watch)),
-                Turn::Ahead => None,
+                Turn::Held(watches) => Ok((path, czxid, watches)),
+                Turn::Ahead(watches) => Err(Some(watches)),
             })
         };
-        let outcome = deadline.run(work).await.unwrap_or(Ok(None))?;
-        let Some((path, czxid, watch)) = outcome else {
-            delete_now(&mut pending).await;
-            return Ok(None);
+        let outcome = deadline.run(work).await.unwrap_or(Ok(Err(None)))?;
+        let (path, czxid, watches) = match outcome {
+            Ok(held) => held,
+            Err(watches) => {
+                delete_now(&mut pending).await;
+                // Only now: the deletion fired the children watch, and a fired watch goes
+                // without a `RemoveWatches` request.
+                if let Some(watches) = watches {
+                    watches.finish();
+                }
+                return Ok(None);
+            }
         };
 
         let status = HoldStatus::new();
@@ -169,7 +177,7 @@ impl ZkLock {
         };
         pending.disarm();
         let (watching, stop) = oneshot::channel();
-        watch_node(session.clone(), path.clone(), status.clone(), watch, stop);
+        watch_node(session.clone(), path.clone(), status.clone(), watches, stop);
         let hold = Arc::new(ZkHold {
             session,
             path,

@@ -84,18 +84,46 @@ where
 /// the watch, which costs a request).
 pub(crate) type NodeWatch = Pin<Box<dyn Future<Output = WatchedEvent> + Send>>;
 
-/// The outcome of [`Layout::wait_turn`].
-pub(crate) enum Turn {
-    /// Our node is the lowest, with the watch on it set while waiting, if any (the hold
-    /// keeps it to notice a foreign delete).
-    Held(Option<NodeWatch>),
-    /// Someone is ahead and the caller did not want to wait.
-    Ahead,
+/// The watches a contender holds on the wire. Each is kept until it fires: dropping an
+/// unfired one costs a `RemoveWatches` request.
+#[derive(Default)]
+pub(crate) struct Watches {
+    /// An `exists` watch on our own node (set while waiting).
+    pub own: Option<NodeWatch>,
+    /// The children watch on the parent that the first listing set. It fires on the first
+    /// change among the contenders, which includes a deletion of our node.
+    pub children: Option<NodeWatch>,
 }
 
-/// A created contender node: its path, its czxid (the fencing token), and the parent's
-/// children listed right after the create, when that listing came back.
-pub(crate) type Created = (String, i64, Option<Vec<String>>);
+impl Watches {
+    /// Drops the watches, taking an event that already came in first: a fired watch taken
+    /// goes without a word to the connection's task, an unfired one costs a
+    /// `RemoveWatches` request.
+    pub(crate) fn finish(self) {
+        for mut watch in [self.own, self.children].into_iter().flatten() {
+            let _ = watch.as_mut().now_or_never();
+        }
+    }
+}
+
+/// The outcome of [`Layout::wait_turn`].
+pub(crate) enum Turn {
+    /// Our node is the lowest, with the watches set meanwhile (the hold keeps them to
+    /// notice a foreign delete).
+    Held(Watches),
+    /// Someone is ahead and the caller did not want to wait. The caller deletes the node
+    /// before dropping the watches: the deletion fires the children watch, and a fired
+    /// watch is dropped without a request.
+    Ahead(Watches),
+}
+
+/// The parent's children listed right after our create, and the children watch that
+/// listing set.
+pub(crate) type Listing = (Vec<String>, NodeWatch);
+
+/// A created contender node: its path, its czxid (the fencing token), and the listing
+/// taken right after the create, when it came back.
+pub(crate) type Created = (String, i64, Option<Listing>);
 
 /// Where and how a lock's nodes are made.
 #[derive(Clone, Copy, Debug)]
@@ -141,8 +169,11 @@ impl Layout<'_> {
     /// Creates `token`'s EPHEMERAL_SEQUENTIAL contender node and returns its path, czxid and
     /// (usually) the parent's children. The listing is sent right behind the create, without
     /// waiting for its reply: one session's requests are served in order, so it already
-    /// shows our node, and the lowest check costs no round trip of its own. A reply lost to
-    /// a connection loss is recovered by finding the node by its token.
+    /// shows our node, and the lowest check costs no round trip of its own. The listing
+    /// also sets a children watch on the parent: while nobody else comes or goes it is the
+    /// held node's watch, so an uncontended hold needs no request of its own to notice a
+    /// foreign delete. A reply lost to a connection loss is recovered by finding the node by
+    /// its token.
     pub(crate) async fn create_node(&self, client: &Client, token: &str) -> Result<Created> {
         let prefix = format!("{}/{}", self.parent, node_prefix(token));
         let mode = CreateMode::EphemeralSequential.with_acls(self.acls);
@@ -150,9 +181,12 @@ impl Layout<'_> {
         for attempt in 0..RETRIES {
             let outcome = if attempt == 0 {
                 let created = client.create(&prefix, &[], &mode);
-                let listed = client.list_children(self.parent);
+                let listed = client.list_and_watch_children(self.parent);
                 let (created, listed) = futures::join!(created, listed);
-                created.map(|c| (c, listed.ok()))
+                let listed = listed
+                    .ok()
+                    .map(|(c, w)| (c, Box::pin(w.changed()) as NodeWatch));
+                created.map(|c| (c, listed))
             } else {
                 client.create(&prefix, &[], &mode).await.map(|c| (c, None))
             };
@@ -213,7 +247,8 @@ impl Layout<'_> {
     /// Waits until `path` is the lowest contender (`Turn::Held`), or with `wait == false`
     /// checks once (`Turn::Ahead` when someone is ahead). `listed` is a listing taken after
     /// our create, if the caller has one. Watches only the immediate predecessor, and our own
-    /// node (to notice it vanishing while we wait; the hold keeps that watch).
+    /// node (to notice it vanishing while we wait; the hold keeps that watch, and the
+    /// listing's children watch).
     ///
     /// When the predecessor was the lowest and its deletion is seen, we are the lowest
     /// without listing again: sequence numbers only grow while our node exists (it keeps the
@@ -228,7 +263,7 @@ impl Layout<'_> {
         path: &str,
         token: &str,
         wait: bool,
-        mut listed: Option<Vec<String>>,
+        listed: Option<Listing>,
     ) -> Result<Turn> {
         let own = path.rsplit('/').next().unwrap_or(path);
         if sequence_of(own).is_none() {
@@ -237,6 +272,10 @@ impl Layout<'_> {
             )));
         }
         let head = node_prefix(token);
+        let (mut listed, children_watch) = match listed {
+            Some((children, watch)) => (Some(children), Some(watch)),
+            None => (None, None),
+        };
         let mut own_watch: Option<NodeWatch> = None;
         loop {
             let children = match listed.take() {
@@ -273,10 +312,16 @@ impl Layout<'_> {
                 }));
             };
             if me == 0 {
-                return Ok(Turn::Held(own_watch));
+                return Ok(Turn::Held(Watches {
+                    own: own_watch,
+                    children: children_watch,
+                }));
             }
             if !wait {
-                return Ok(Turn::Ahead);
+                return Ok(Turn::Ahead(Watches {
+                    own: own_watch,
+                    children: children_watch,
+                }));
             }
             let predecessor = format!("{}/{}", self.parent, queue[me - 1].1);
             let mut states = client.state_watcher();
@@ -308,7 +353,10 @@ impl Layout<'_> {
             };
             let watcher = match pred {
                 Ok((None, _)) if me == 1 && undisturbed(&mut states, &mut own_watch) => {
-                    return Ok(Turn::Held(own_watch));
+                    return Ok(Turn::Held(Watches {
+                        own: own_watch,
+                        children: children_watch,
+                    }));
                 }
                 Ok((None, _)) => continue,
                 Ok((Some(_), watcher)) => watcher,
@@ -349,7 +397,10 @@ impl Layout<'_> {
                 && me == 1
                 && undisturbed(&mut states, &mut own_watch)
             {
-                return Ok(Turn::Held(own_watch));
+                return Ok(Turn::Held(Watches {
+                    own: own_watch,
+                    children: children_watch,
+                }));
             }
         }
     }

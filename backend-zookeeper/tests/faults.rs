@@ -684,3 +684,107 @@ async fn a_held_node_stays_watched_after_its_data_changes() {
         .expect("the foreign delete after a write was noticed");
     assert_eq!(lost.kind(), ErrorKind::Lost);
 }
+
+/// Takes `name` once, so that its parent exists and the next acquire is the plain one:
+/// create and listing in one round trip, the listing's children watch the hold's watch.
+async fn warm(lock: &ZkLock, name: &str) {
+    let g = lock.try_acquire(name).await.unwrap().expect("free lock");
+    g.release().await.unwrap();
+}
+
+/// The held node's path, listed by `other`.
+async fn held_path(other: &ZkLock, name: &str) -> String {
+    let nodes = children(other, name).await;
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
+    format!(
+        "{}/{}",
+        other.lock_path(&LockName::new(name).unwrap()),
+        nodes[0]
+    )
+}
+
+/// An uncontended hold is watched through the children watch its listing set: a foreign
+/// delete reads as a loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_uncontended_hold_notices_a_foreign_delete() {
+    let harness = ZkHarness::single();
+    let a = harness.zk_lock().await.unwrap();
+    let w = harness.zk_lock().await.unwrap();
+    let name = unique("watch-uncontended");
+    let timeout = harness.session_timeout();
+    warm(&w, &name).await;
+    let g = w.try_acquire(&name).await.unwrap().expect("free lock");
+    let path = held_path(&a, &name).await;
+    a.zk_client()
+        .await
+        .unwrap()
+        .delete(&path, None)
+        .await
+        .unwrap();
+    let lost = tokio::time::timeout(timeout, g.lost())
+        .await
+        .expect("the foreign delete of the held node was noticed");
+    assert_eq!(lost.kind(), ErrorKind::Lost);
+}
+
+/// When the hold's children watch fires because someone else came and went (a failed
+/// try), an `exists` watch on the held node must take over: a later foreign delete still
+/// reads as a loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_held_node_stays_watched_after_another_contender_came_and_went() {
+    let harness = ZkHarness::single();
+    let a = harness.zk_lock().await.unwrap();
+    let w = harness.zk_lock().await.unwrap();
+    let name = unique("watch-after-contender");
+    let timeout = harness.session_timeout();
+    warm(&w, &name).await;
+    let g = w.try_acquire(&name).await.unwrap().expect("free lock");
+    assert!(a.try_acquire(&name).await.unwrap().is_none());
+    // The holder's session has seen both events of the failed try once this answers.
+    g.extend(timeout).await.unwrap();
+    assert!(g.is_held());
+    let path = held_path(&a, &name).await;
+    a.zk_client()
+        .await
+        .unwrap()
+        .delete(&path, None)
+        .await
+        .unwrap();
+    let lost = tokio::time::timeout(timeout, g.lost())
+        .await
+        .expect("the foreign delete after another contender came and went was noticed");
+    assert_eq!(lost.kind(), ErrorKind::Lost);
+}
+
+/// The children watch that guards an uncontended hold must survive a reconnect on the same
+/// session (the client sets it again with the last zxid seen): a foreign delete after the
+/// reconnect still reads as a loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_uncontended_hold_stays_watched_across_a_reconnect() {
+    let harness = ZkHarness::single();
+    let a = harness.zk_lock().await.unwrap();
+    let name = unique("watch-reconnect");
+    let timeout = harness.session_timeout();
+    let (w, proxy) = harness.zk_lock_with_proxy().await.unwrap();
+    let proxy = proxy.unwrap();
+    warm(&w, &name).await;
+    let g = w.try_acquire(&name).await.unwrap().expect("free lock");
+    proxy.mute_replies();
+    // Once this answers, the client has reconnected on the same session.
+    tokio::time::timeout(timeout * 2, g.extend(timeout))
+        .await
+        .expect("the client reconnects")
+        .expect("the hold survives the reconnect");
+    assert!(g.is_held());
+    let path = held_path(&a, &name).await;
+    a.zk_client()
+        .await
+        .unwrap()
+        .delete(&path, None)
+        .await
+        .unwrap();
+    let lost = tokio::time::timeout(timeout, g.lost())
+        .await
+        .expect("the foreign delete after the reconnect was noticed");
+    assert_eq!(lost.kind(), ErrorKind::Lost);
+}
