@@ -164,6 +164,22 @@ mod tests {
         }
     }
 
+    /// Stored names must not change between versions: clients of two versions of
+    /// distlock on one store would otherwise not exclude each other (values from Python's
+    /// `hashlib.sha256`).
+    #[test]
+    fn hashed_and_escaped_names_are_stable() {
+        assert_eq!(
+            n("Order-42").hashed(64),
+            "order-42.993cc64b1b2878ed5d3c9c61c1099c73"
+        );
+        assert_eq!(
+            n("a}{b:c/ d").hashed(64),
+            "a__b_c__d.14aac9533b897ae24013eb288681f373"
+        );
+        assert_eq!(n("a}{b:c/ d").escaped(), "a%7D%7Bb%3Ac%2F%20d");
+    }
+
     #[test]
     fn hashed_fits_and_keeps_case_and_long_names_distinct() {
         let long_a = "x".repeat(500) + "a";
