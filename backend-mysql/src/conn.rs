@@ -91,7 +91,9 @@ impl Pinned {
             // A session that went away while idle held nothing: just close our side.
             pinned.cleanup.disarm();
         }
-        Pinned::connect(shared).await
+        // Boxed: connecting is the rare path (no idle session), and its future (~3 KB)
+        // would otherwise be part of every acquire's.
+        Box::pin(Pinned::connect(shared)).await
     }
 
     /// Whether the session may go back to the idle set: it was never handed a lock it could

@@ -138,31 +138,35 @@ impl Shared {
     /// # Cancel safety
     /// Cancel safe: the DDL is idempotent and runs again on the next call.
     pub(crate) async fn ensure_schema(&self) -> Result<()> {
+        // The one-time work is boxed: inline, its future (~3 KB) was part of every
+        // acquire's, which only ever finds the tables made.
         self.schema
-            .get_or_try_init(|| async {
-                let config = &self.config;
-                if config.options.get_database().is_none() {
-                    return Err(LockError::config(
-                        "the MySQL settings name no database; distlock never creates one",
-                    ));
-                }
-                // Bounded like every other connect: a server that accepts but never
-                // answers must not hang the first acquire.
-                let what = format!("connecting to MySQL at {}", config.address());
-                let mut conn = bounded(config.probe_timeout, &what, async {
-                    MySqlConnection::connect_with(&config.options)
-                        .await
-                        .map_err(|e| error::map(&what, e))
+            .get_or_try_init(|| {
+                Box::pin(async {
+                    let config = &self.config;
+                    if config.options.get_database().is_none() {
+                        return Err(LockError::config(
+                            "the MySQL settings name no database; distlock never creates one",
+                        ));
+                    }
+                    // Bounded like every other connect: a server that accepts but never
+                    // answers must not hang the first acquire.
+                    let what = format!("connecting to MySQL at {}", config.address());
+                    let mut conn = bounded(config.probe_timeout, &what, async {
+                        MySqlConnection::connect_with(&config.options)
+                            .await
+                            .map_err(|e| error::map(&what, e))
+                    })
+                    .await?;
+                    let outcome = bounded(
+                        config.probe_timeout,
+                        &format!("creating distlock's tables at {}", config.address()),
+                        create_tables(&mut conn, config),
+                    )
+                    .await;
+                    let _ = conn.close().await;
+                    outcome
                 })
-                .await?;
-                let outcome = bounded(
-                    config.probe_timeout,
-                    &format!("creating distlock's tables at {}", config.address()),
-                    create_tables(&mut conn, config),
-                )
-                .await;
-                let _ = conn.close().await;
-                outcome
             })
             .await
             .map(|_| ())

@@ -339,3 +339,28 @@ async fn a_waiter_whose_server_dies_gets_a_connection_error() {
     );
     g.leak();
 }
+
+/// A server that forgot the scripts (`SCRIPT FLUSH`, as after a restart) answers `NOSCRIPT`:
+/// the client loads the script and runs it again, for the acquire and for the release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_forgotten_by_the_server_are_loaded_again() {
+    let h = SingleHarness::new();
+    let a = client(&h).await;
+    let flush = || async {
+        let mut side = h.side_connection().await;
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut side)
+            .await
+            .unwrap();
+    };
+    let g = a.acquire_opts("flushed", &short()).await.unwrap().unwrap();
+    let key = lock_key(&g);
+    flush().await;
+    g.release().await.unwrap();
+    assert_eq!(get(&h, &key).await, None, "the release did not run");
+    flush().await;
+    let g = a.acquire_opts("flushed", &short()).await.unwrap().unwrap();
+    assert_eq!(get(&h, &key).await.as_deref(), Some(g.owner_token()));
+    g.release().await.unwrap();
+}

@@ -42,22 +42,35 @@ impl LockName {
     /// limit length. `max_len` must be at least 33; smaller values are raised to 33.
     pub fn hashed(&self, max_len: usize) -> String {
         let digest = Sha256::digest(self.0.as_bytes());
-        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let mut hex = String::with_capacity(32);
+        for b in &digest[..16] {
+            push_hex(&mut hex, *b, b"0123456789abcdef");
+        }
         let room = max_len.max(hex.len() + 1) - hex.len() - 1;
-        let readable: String = self
-            .0
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .take(room)
-            .collect();
-        format!("{readable}.{hex}")
+        let mut out = String::with_capacity(room.min(self.0.len()) + 1 + hex.len());
+        out.extend(
+            self.0
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .take(room),
+        );
+        out.push('.');
+        out.push_str(&hex);
+        out
     }
+}
+
+/// Two hex digits of `b` from `digits` (lower or upper case), without the formatting
+/// machinery: names are hashed or escaped on every acquire.
+fn push_hex(out: &mut String, b: u8, digits: &[u8; 16]) {
+    out.push(char::from(digits[usize::from(b >> 4)]));
+    out.push(char::from(digits[usize::from(b & 0xf)]));
 }
 
 fn escape(raw: &str) -> String {
@@ -66,7 +79,8 @@ fn escape(raw: &str) -> String {
         if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            push_hex(&mut out, b, b"0123456789ABCDEF");
         }
     }
     out
@@ -148,6 +162,22 @@ mod tests {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"_-%".contains(&b)));
         }
+    }
+
+    /// Stored names must not change between versions: clients of two versions of
+    /// distlock on one store would otherwise not exclude each other (values from Python's
+    /// `hashlib.sha256`).
+    #[test]
+    fn hashed_and_escaped_names_are_stable() {
+        assert_eq!(
+            n("Order-42").hashed(64),
+            "order-42.993cc64b1b2878ed5d3c9c61c1099c73"
+        );
+        assert_eq!(
+            n("a}{b:c/ d").hashed(64),
+            "a__b_c__d.14aac9533b897ae24013eb288681f373"
+        );
+        assert_eq!(n("a}{b:c/ d").escaped(), "a%7D%7Bb%3Ac%2F%20d");
     }
 
     #[test]
