@@ -47,10 +47,12 @@
 //!    first on the connection. After any session state change (a reconnection re-registers
 //!    watches, whose events then come in no particular order), or when someone further
 //!    ahead went, it re-lists.
-//! 4. Release deletes the node. An uncontended acquire + release is 4 requests: create,
-//!    getChildren, the `exists` watch on the held node (sent before the acquire returns,
-//!    its reply awaited in the background), delete. A try that finds someone ahead, or a limited wait that runs
-//!    out, deletes its node before returning (for at most 500 ms, then in the background;
+//! 4. Release deletes the node. An uncontended acquire + release is 3 requests: create,
+//!    getChildren, delete. The listing sets a children watch on the parent, and that watch
+//!    is the held node's: any change among the contenders fires it, a deletion of our node
+//!    included; when it fires while the lock is still held (someone came or went), an
+//!    `exists` watch on our node takes over. A try that finds someone ahead, or a limited
+//!    wait that runs out, deletes its node before returning (for at most 500 ms, then in the background;
 //!    the whole create-and-wait runs under the wait limit, so a hung connection cannot
 //!    stretch it).
 //! 5. A dropped acquire future deletes its node in the background: by path, or — when the
