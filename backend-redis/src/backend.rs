@@ -19,6 +19,17 @@ use crate::scripts::{ACQUIRE, EXTEND, EXTEND_MANY, LEAVE, RELEASE};
 /// blocks the lock for at most this long after it reached the head of the queue.
 pub(crate) const QUEUE_ENTRY_TTL: Duration = Duration::from_millis(1_000);
 
+/// The longest lease a release hands a waiter (its TTL when shorter): the waiter renews it
+/// to its TTL at once (a background renewal, not a round trip before the acquire returns).
+/// A waiter that vanished within [`QUEUE_ENTRY_TTL`] before the grant (killed, frozen,
+/// partitioned) blocks the lock this long, not for its whole TTL.
+pub(crate) const GRANT_LEASE: Duration = Duration::from_millis(3_000);
+
+/// How long a grant holds the lock for a wait with lease `ttl` before its waiter renews it.
+pub(crate) fn granted_for(ttl: Duration) -> Duration {
+    ttl.min(GRANT_LEASE)
+}
+
 /// Whom a release wakes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Wake {

@@ -57,7 +57,7 @@ use tokio::time::Instant;
 
 #[cfg(doc)]
 use crate::backend::QUEUE_ENTRY_TTL;
-use crate::backend::{ttl_ms, Attempt, Backend, Wait};
+use crate::backend::{granted_for, ttl_ms, Attempt, Backend, Wait};
 use crate::config::RedisConfig;
 use crate::hold::{PendingAcquire, QueueEntry, RedisHold};
 use crate::keys::LockKeys;
@@ -115,15 +115,23 @@ enum GrantUse {
 /// was sent, so its lease counts from then, as long as at least half the TTL is left (else
 /// confirm: a lease nearly over is no use, and the confirming attempt restarts it). A grant
 /// naming a later attempt (one whose reply was lost) is confirmed too.
-fn judge(grant: Option<Grant>, queued: Option<(u64, Instant)>, ttl: Duration) -> GrantUse {
+fn judge(
+    grant: Option<Grant>,
+    queued: Option<(u64, Instant)>,
+    ttl: Duration,
+    renew: bool,
+) -> GrantUse {
     let Some(grant) = grant else {
         return GrantUse::Ignore;
     };
+    let held = granted_for(ttl);
     match queued {
         Some((seq, _)) if grant.seq < seq => GrantUse::Ignore,
+        // A short grant without renewal would end long before the TTL the caller asked for.
+        Some((seq, _)) if grant.seq == seq && held < ttl && !renew => GrantUse::Confirm,
         Some((seq, started)) if grant.seq == seq => {
-            let left = local_deadline(started, ttl).saturating_duration_since(Instant::now());
-            if left >= ttl / 2 {
+            let left = local_deadline(started, held).saturating_duration_since(Instant::now());
+            if left >= held / 2 {
                 GrantUse::Take {
                     started,
                     fence: grant.fence,
@@ -140,8 +148,9 @@ fn judge_interest(
     interest: Option<&Interest>,
     queued: Option<(u64, Instant)>,
     ttl: Duration,
+    renew: bool,
 ) -> GrantUse {
-    judge(interest.and_then(Interest::grant), queued, ttl)
+    judge(interest.and_then(Interest::grant), queued, ttl, renew)
 }
 
 /// Leaves the queue before a wait returns without the lock, so the caller (or anyone) finds
@@ -245,7 +254,7 @@ impl Engine {
                         entry.disarm();
                     }
                     return Ok(Some(
-                        self.guard(name, keys, token, fence, started, ttl, options),
+                        self.guard(name, keys, token, fence, started, None, ttl, options),
                     ));
                 }
                 Attempt::Granted { fence, started } => {
@@ -261,6 +270,7 @@ impl Engine {
                         grant_token,
                         fence,
                         started,
+                        None,
                         ttl,
                         options,
                     )));
@@ -277,7 +287,7 @@ impl Engine {
                 }
             };
             // A grant naming this attempt may have arrived before its reply.
-            match judge_interest(interest.as_ref(), queued_at, ttl) {
+            match judge_interest(interest.as_ref(), queued_at, ttl, options.renew) {
                 GrantUse::Take { started, fence } => {
                     if let Some(entry) = queued.as_mut() {
                         entry.disarm();
@@ -288,6 +298,7 @@ impl Engine {
                         grant_token,
                         Some(fence),
                         started,
+                        Some(granted_for(ttl)),
                         ttl,
                         options,
                     )));
@@ -327,7 +338,9 @@ impl Engine {
             }
             waiting.mark_seen();
             // A grant that arrived in time is taken even if the limit ran out since.
-            if let GrantUse::Take { started, fence } = judge(waiting.grant(), queued_at, ttl) {
+            if let GrantUse::Take { started, fence } =
+                judge(waiting.grant(), queued_at, ttl, options.renew)
+            {
                 if let Some(entry) = queued.as_mut() {
                     entry.disarm();
                 }
@@ -337,6 +350,7 @@ impl Engine {
                     grant_token,
                     Some(fence),
                     started,
+                    Some(granted_for(ttl)),
                     ttl,
                     options,
                 )));
@@ -356,6 +370,7 @@ impl Engine {
         token: String,
         fence: Option<u64>,
         started: Instant,
+        first: Option<Duration>,
         ttl: Duration,
         options: &AcquireOptions,
     ) -> LockGuard {
@@ -374,6 +389,7 @@ impl Engine {
                 ttl,
                 started,
                 renew: options.renew,
+                first,
             }),
         })
     }
@@ -397,9 +413,9 @@ mod tests {
     /// before the grant), never from when the message was read.
     #[test]
     fn a_grant_naming_the_latest_queued_attempt_counts_from_its_send_time() {
-        let sent = ago(Duration::from_secs(2));
+        let sent = ago(Duration::from_secs(1));
         assert_eq!(
-            judge(grant(3), Some((3, sent)), TTL),
+            judge(grant(3), Some((3, sent)), TTL, true),
             GrantUse::Take {
                 started: sent,
                 fence: 42
@@ -407,14 +423,39 @@ mod tests {
         );
     }
 
-    /// Too little of the lease left after the attempt it names: confirm instead of returning
-    /// a guard about to expire (or already expired: a stalled waiter's grant ran out).
+    /// Too little of the granted lease left after the attempt it names: confirm instead of
+    /// returning a guard about to expire (or already expired: a stalled waiter's grant ran
+    /// out). A grant is at most `GRANT_LEASE` long, whatever the TTL.
     #[test]
-    fn a_grant_with_less_than_half_the_ttl_left_is_confirmed() {
-        let sent = ago(TTL / 2);
-        assert_eq!(judge(grant(3), Some((3, sent)), TTL), GrantUse::Confirm);
+    fn a_grant_with_less_than_half_its_lease_left_is_confirmed() {
+        let held = granted_for(TTL);
+        assert!(held < TTL / 2);
+        let sent = ago(held / 2 + Duration::from_millis(100));
+        assert_eq!(
+            judge(grant(3), Some((3, sent)), TTL, true),
+            GrantUse::Confirm
+        );
         let sent = ago(TTL * 2);
-        assert_eq!(judge(grant(3), Some((3, sent)), TTL), GrantUse::Confirm);
+        assert_eq!(
+            judge(grant(3), Some((3, sent)), TTL, true),
+            GrantUse::Confirm
+        );
+    }
+
+    /// A grant shorter than the TTL is only taken by a guard that renews (it renews to the
+    /// TTL at once); without renewal the confirming attempt gives the lock its whole TTL.
+    #[test]
+    fn a_short_grant_without_renewal_is_confirmed() {
+        let sent = Instant::now();
+        assert_eq!(
+            judge(grant(3), Some((3, sent)), TTL, false),
+            GrantUse::Confirm
+        );
+        let short = granted_for(TTL) / 2;
+        assert!(matches!(
+            judge(grant(3), Some((3, sent)), short, false),
+            GrantUse::Take { .. }
+        ));
     }
 
     /// A later attempt answered "queued" ran after the grant and found the lock not ours: the
@@ -422,9 +463,15 @@ mod tests {
     #[test]
     fn stale_grants_are_ignored_and_unknown_ones_confirmed() {
         let sent = Instant::now();
-        assert_eq!(judge(grant(2), Some((3, sent)), TTL), GrantUse::Ignore);
-        assert_eq!(judge(grant(4), Some((3, sent)), TTL), GrantUse::Confirm);
-        assert_eq!(judge(grant(1), None, TTL), GrantUse::Confirm);
-        assert_eq!(judge(None, Some((3, sent)), TTL), GrantUse::Ignore);
+        assert_eq!(
+            judge(grant(2), Some((3, sent)), TTL, true),
+            GrantUse::Ignore
+        );
+        assert_eq!(
+            judge(grant(4), Some((3, sent)), TTL, true),
+            GrantUse::Confirm
+        );
+        assert_eq!(judge(grant(1), None, TTL, true), GrantUse::Confirm);
+        assert_eq!(judge(None, Some((3, sent)), TTL, true), GrantUse::Ignore);
     }
 }

@@ -46,7 +46,7 @@ local function grant(lock, fence, q, e, g, chan, t)
   local v = redis.call('HGET', g, head)
   local seq, ttl, token
   if v then seq, ttl, token = string.match(v, '^(%d+) (%d+) (.+)$') end
-  if token and redis.call('SET', lock, token, 'NX', 'PX', ttl) then
+  if token and redis.call('SET', lock, token, 'NX', 'PX', math.min(tonumber(ttl), GRANT_MS)) then
     local f = next_fence(fence, t)
     redis.call('LPOP', q)
     redis.call('ZREM', e, head)
@@ -57,6 +57,15 @@ local function grant(lock, fence, q, e, g, chan, t)
   end
 end
 "#;
+
+/// [`PURGE`] with `GRANT_MS`, the longest lease a grant hands a waiter
+/// ([`GRANT_LEASE`](crate::backend::GRANT_LEASE)).
+fn prelude() -> String {
+    format!(
+        "local GRANT_MS = {}\n{PURGE}",
+        crate::backend::GRANT_LEASE.as_millis()
+    )
+}
 
 /// KEYS: lock, fence, queue, queue expiries, grants. ARGV: owner token, TTL in ms, waiter id
 /// (`''`: not queued — a try, or Redlock), queue entry lifetime in ms, channel, the wait's
@@ -87,7 +96,8 @@ end
 /// precede writes in a script).
 pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        "{PURGE}{}",
+        "{}{}",
+        prelude(),
         r#"
 local cur = redis.call('GET', KEYS[1])
 if cur and (cur == ARGV[1] or (ARGV[6] ~= '' and cur == ARGV[6])) then
@@ -144,7 +154,8 @@ return {0, redis.call('PTTL', KEYS[1]), first}
 /// finds the lock its own on its re-check.
 pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        "{PURGE}{}",
+        "{}{}",
+        prelude(),
         r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
@@ -169,7 +180,8 @@ return 0
 /// Idempotent. Returns 1.
 pub(crate) static LEAVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        "{PURGE}{}",
+        "{}{}",
+        prelude(),
         r#"
 local was_head = redis.call('LINDEX', KEYS[3], 0) == ARGV[1]
 redis.call('LREM', KEYS[3], 0, ARGV[1])

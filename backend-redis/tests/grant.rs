@@ -172,3 +172,111 @@ async fn a_lost_grant_message_is_picked_up_by_the_recheck() {
     got.release().await.unwrap();
     assert_eq!(get(&mut side, &key).await, None);
 }
+
+/// Polls until the only waiter of `name` made an attempt after its first (the one that
+/// follows the confirmation of its subscription), so a grant now reaches it by message and
+/// it returns without an attempt of its own.
+async fn until_listening(side: &mut MultiplexedConnection, name: &str) {
+    let limit = Instant::now() + Duration::from_secs(10);
+    loop {
+        let details: Vec<String> = redis::cmd("HVALS")
+            .arg(format!("test:{{{name}}}:queue-grant"))
+            .query_async(side)
+            .await
+            .unwrap();
+        let seq = details
+            .first()
+            .and_then(|d| d.split(' ').next())
+            .and_then(|s| s.parse::<u64>().ok());
+        if seq.is_some_and(|s| s >= 2) {
+            return;
+        }
+        assert!(
+            Instant::now() < limit,
+            "the waiter of {name} never attempted again"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn pttl(side: &mut MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("PTTL").arg(key).query_async(side).await.unwrap()
+}
+
+/// A waiter that is granted the lock but never runs again (a frozen or killed process; here
+/// a future that is neither polled nor dropped) blocks the lock only for the short granted
+/// lease (3 s), not for its 60 s TTL: the next waiter gets it soon after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_to_a_frozen_waiter_blocks_the_lock_only_briefly() {
+    let h = SingleHarness::new();
+    let mut side = h.side_connection().await;
+    let (holder, a, b) = (client(&h).await, client(&h).await, client(&h).await);
+    let options = AcquireOptions::wait_forever().with_ttl(TTL);
+    let g = holder.try_acquire("frozen").await.unwrap().unwrap();
+    let key = lock_key(&g);
+
+    let mut frozen = Box::pin(a.acquire_opts("frozen", &options));
+    tokio::select! {
+        r = &mut frozen => panic!("the waiter got {:?} while the lock was held", r.map(|g| g.is_some())),
+        () = until_queued(&mut side, "frozen", 1) => {}
+    }
+    g.release().await.unwrap();
+    let left = pttl(&mut side, &key).await;
+    assert!(
+        (1..=3_000).contains(&left),
+        "a grant holds the lock for at most 3 s until its waiter renews it; PTTL {left} ms"
+    );
+
+    let released = Instant::now();
+    let next = b
+        .acquire_opts(
+            "frozen",
+            &AcquireOptions::wait_up_to(Duration::from_secs(20)).with_ttl(TTL),
+        )
+        .await
+        .unwrap();
+    let took = released.elapsed();
+    assert!(next.is_some(), "the next waiter never got the lock");
+    assert!(
+        took < Duration::from_secs(10),
+        "the frozen waiter's grant blocked the lock for {took:?}"
+    );
+    drop(frozen);
+}
+
+/// A granted hold starts on the short granted lease and is renewed to its whole TTL at once,
+/// without a round trip before the acquire returns. (A TTL of 10 s: the client's scheduler
+/// would otherwise renew the 3 s grant only TTL/10 = 1 s before it ran out.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_granted_hold_is_renewed_to_its_ttl_at_once() {
+    let h = SingleHarness::new();
+    let mut side = h.side_connection().await;
+    let (holder, a) = (client(&h).await, client(&h).await);
+    let g = holder.try_acquire("renewed").await.unwrap().unwrap();
+    let key = lock_key(&g);
+    let waiter = tokio::spawn(async move {
+        let options =
+            AcquireOptions::wait_up_to(Duration::from_secs(10)).with_ttl(Duration::from_secs(10));
+        let g = a.acquire_opts("renewed", &options).await.unwrap();
+        (g, a)
+    });
+    until_queued(&mut side, "renewed", 1).await;
+    until_listening(&mut side, "renewed").await;
+    g.release().await.unwrap();
+    let (granted, _a) = waiter.await.unwrap();
+    let granted = granted.expect("the waiter got the lock");
+    let limit = Instant::now() + Duration::from_secs(1);
+    loop {
+        let left = pttl(&mut side, &key).await;
+        if left > 3_000 {
+            break;
+        }
+        assert!(
+            Instant::now() < limit,
+            "the granted lease was never renewed to the TTL (PTTL {left} ms)"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(granted.is_held());
+    granted.release().await.unwrap();
+}

@@ -228,6 +228,7 @@ impl DistributedLock for TinyLock {
                         ttl,
                         started,
                         renew: options.renew,
+                        first: None,
                     }),
                 })));
             }

@@ -277,6 +277,7 @@ impl DistributedLock for Toy {
                         ttl,
                         started,
                         renew: o.renew,
+                        first: None,
                     }),
                 })));
             }

@@ -23,6 +23,18 @@ pub struct Lease {
     pub started: Instant,
     /// Whether the guard renews it in the background.
     pub renew: bool,
+    /// How long the store holds the lease from `started` when that is shorter than `ttl`:
+    /// a lease handed over by someone else is kept short until its new holder confirms it
+    /// (so a holder that is gone by then blocks the lock only that long), and the guard
+    /// renews it to `ttl` at once. `None`: the store holds it for `ttl`. Needs `renew`.
+    pub first: Option<Duration>,
+}
+
+impl Lease {
+    /// How long the store holds the lease from `started`.
+    fn held_for(&self) -> Duration {
+        self.first.map_or(self.ttl, |f| f.min(self.ttl))
+    }
 }
 
 /// How much earlier than the store the guard gives up on a lease, to cover clock drift
@@ -58,17 +70,25 @@ pub(crate) struct LeaseClock {
     /// The hold's place in its client's renewal scheduler, when it has one (instead of a
     /// watchdog); told of every change, like the watchdog.
     enrolment: OnceLock<Enrolment>,
+    /// The lease started shorter than its TTL ([`Lease::first`]): renew it at once.
+    short: bool,
 }
 
 impl LeaseClock {
     pub(crate) fn new(lease: &Lease) -> Self {
         LeaseClock {
             ttl: Mutex::new(lease.ttl),
-            deadline: Mutex::new(local_deadline(lease.started, lease.ttl)),
+            deadline: Mutex::new(local_deadline(lease.started, lease.held_for())),
             serial: tokio::sync::Mutex::new(()),
             changed: tokio::sync::Notify::new(),
             enrolment: OnceLock::new(),
+            short: lease.held_for() < lease.ttl,
         }
+    }
+
+    /// Whether the first renewal is due at once (the lease started short).
+    pub(crate) fn short(&self) -> bool {
+        self.short
     }
 
     pub(crate) fn enrol(&self, enrolment: Enrolment) {
@@ -126,6 +146,8 @@ pub(crate) async fn watchdog(
 ) {
     // After a failed renewal, retry sooner than TTL/3 so one dropped packet does not cost the lease.
     let mut retry_soon = false;
+    // A lease that started short is renewed to its TTL at once.
+    let mut at_once = clock.short();
     loop {
         // Created before reading the clock, so a change made after the read wakes us.
         let changed = clock.changed.notified();
@@ -133,6 +155,9 @@ pub(crate) async fn watchdog(
         let ttl = clock.ttl();
         let wake = if !renew {
             deadline
+        } else if at_once {
+            at_once = false;
+            Instant::now()
         } else if retry_soon {
             saturating_add(Instant::now(), (ttl / 10).max(Duration::from_millis(20))).min(deadline)
         } else {

@@ -264,6 +264,7 @@ impl MemoryLock {
                 ttl: opts.ttl_or_default(),
                 started: grant.granted_at,
                 renew: opts.renew,
+                first: None,
             }),
         })
     }

@@ -173,7 +173,14 @@ impl RenewalGroup {
         state.next_id += 1;
         let now = Instant::now();
         let deadline = clock.deadline();
-        let due = renew.then(|| saturating_add(now, clock.ttl() / 3).min(deadline));
+        // A lease that started short (`Lease::first`) is renewed to its TTL at once.
+        let due = renew.then(|| {
+            if clock.short() {
+                now
+            } else {
+                saturating_add(now, clock.ttl() / 3).min(deadline)
+            }
+        });
         state.entries.insert(
             id,
             Entry {

@@ -102,6 +102,7 @@ fn guard(group: &RenewalGroup, id: usize, ttl: Duration, renew: bool) -> LockGua
             ttl,
             started: Instant::now(),
             renew,
+            first: None,
         }),
     })
 }

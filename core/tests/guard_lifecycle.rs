@@ -45,6 +45,7 @@ fn guard(hold: Arc<Scripted>, ttl: Duration, renew: bool) -> LockGuard {
             ttl,
             started: Instant::now(),
             renew,
+            first: None,
         }),
     })
 }
@@ -172,6 +173,7 @@ fn gated_guard(hold: Arc<Gated>, ttl: Duration, renew: bool) -> LockGuard {
             ttl,
             started: Instant::now(),
             renew,
+            first: None,
         }),
     })
 }
