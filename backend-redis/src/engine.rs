@@ -154,11 +154,14 @@ fn judge_interest(
 }
 
 /// Leaves the queue before a wait returns without the lock, so the caller (or anyone) finds
-/// the queue as if it never waited; stays armed while that runs, for a caller that drops it.
+/// the queue as if it never waited; stays armed while that runs, for a caller that drops it,
+/// and when it fails: dropped armed, it retries in the background (a grant the waiter never
+/// saw would otherwise block the lock for the waiter's whole TTL).
 async fn leave(queued: Option<Armed<QueueEntry>>) {
     if let Some(mut entry) = queued {
-        let _ = entry.state().leave().await;
-        entry.disarm();
+        if entry.state().leave().await.is_ok() {
+            entry.disarm();
+        }
     }
 }
 

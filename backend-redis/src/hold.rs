@@ -127,7 +127,9 @@ pub(crate) struct QueueEntry {
 
 impl QueueEntry {
     /// Leaves the queue now (a wait that ran out), undoing a grant the waiter has not taken.
-    /// One try: on failure the entry's expiry frees the queue, and a grant's TTL the lock.
+    /// One try: on failure the caller keeps the entry armed, so it is retried in the
+    /// background ([`Self::leave_retrying`]); the entry's expiry and a grant's TTL are the
+    /// backstop.
     pub(crate) async fn leave(&self) -> Result<()> {
         let left = self
             .backend

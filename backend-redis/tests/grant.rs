@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{config, lock_key, SingleHarness};
 use distlock_core::{AcquireOptions, LockExt};
-use distlock_redis::RedisLock;
+use distlock_redis::{RedisConfig, RedisLock};
 use redis::aio::MultiplexedConnection;
 
 /// Far longer than any wait below: a grant that nobody frees would block the lock this long.
@@ -279,4 +279,116 @@ async fn a_granted_hold_is_renewed_to_its_ttl_at_once() {
     }
     assert!(granted.is_held());
     granted.release().await.unwrap();
+}
+
+/// Makes, by hand and without publishing, the grant the release script makes to the only
+/// waiter queued on `name` (the holder's hold is overwritten: leak it), and pauses every
+/// write (scripts included) in the same transaction, so the waiter can neither see nor pick
+/// up its grant. Returns the grant token.
+async fn grant_unseen_and_pause(side: &mut MultiplexedConnection, name: &str, key: &str) -> String {
+    let details: HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(format!("test:{{{name}}}:queue-grant"))
+        .query_async(side)
+        .await
+        .unwrap();
+    assert_eq!(details.len(), 1, "{details:?}");
+    let (id, value) = details.into_iter().next().unwrap();
+    let token = value.splitn(3, ' ').nth(2).unwrap().to_string();
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg(key)
+        .arg(&token)
+        .arg("PX")
+        .arg(TTL.as_millis() as u64)
+        .ignore()
+        .cmd("LREM")
+        .arg(format!("test:{{{name}}}:queue"))
+        .arg(0)
+        .arg(&id)
+        .ignore()
+        .cmd("ZREM")
+        .arg(format!("test:{{{name}}}:queue-expiry"))
+        .arg(&id)
+        .ignore()
+        .cmd("HDEL")
+        .arg(format!("test:{{{name}}}:queue-grant"))
+        .arg(&id)
+        .ignore()
+        .cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(60_000)
+        .arg("WRITE")
+        .ignore()
+        .query_async(side)
+        .await
+        .unwrap();
+    token
+}
+
+/// A waiter whose limit runs out while the server does not answer: its leave (which would
+/// undo the grant it never saw) fails too. That must not leave the grant behind for its
+/// whole TTL: the leave is retried in the background, as for a dropped wait, and the next
+/// waiter gets the lock once the server answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_leave_of_a_timed_out_waiter_is_retried() {
+    let h = SingleHarness::new();
+    let mut side = h.side_connection().await;
+    let holder = client(&h).await;
+    // Replies slower than this fail; the wait limit below runs out while the first attempt
+    // sent into the pause still waits for its reply, so the waiter leaves in the foreground.
+    let slow = RedisConfig::builder([h.server().url()])
+        .key_prefix("test:")
+        .response_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let a = RedisLock::connect_with(slow).await.unwrap();
+    let g = holder.try_acquire("leave-fails").await.unwrap().unwrap();
+    let key = lock_key(&g);
+    let waiter = tokio::spawn(async move {
+        a.acquire_opts(
+            "leave-fails",
+            &AcquireOptions::wait_up_to(Duration::from_millis(1500)).with_ttl(TTL),
+        )
+        .await
+        .map(|g| g.is_some())
+    });
+    until_queued(&mut side, "leave-fails", 1).await;
+    let token = grant_unseen_and_pause(&mut side, "leave-fails", &key).await;
+    g.leak();
+    let gave_up = tokio::time::timeout(Duration::from_secs(15), waiter)
+        .await
+        .expect("the waiter")
+        .unwrap();
+    assert!(
+        !matches!(gave_up, Ok(true)),
+        "the paused waiter got the lock"
+    );
+    assert_eq!(get(&mut side, &key).await.as_deref(), Some(token.as_str()));
+    // The waiter's commands stuck in the pause (its leave among them) are dropped with its
+    // connection; then the server answers again.
+    let _: redis::Value = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .arg("SKIPME")
+        .arg("yes")
+        .query_async(&mut side)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query_async(&mut side)
+        .await
+        .unwrap();
+    let next = client(&h).await;
+    let g = next
+        .acquire_opts(
+            "leave-fails",
+            &AcquireOptions::wait_up_to(Duration::from_secs(10)).with_ttl(TTL),
+        )
+        .await
+        .unwrap()
+        .expect("the grant to the waiter that gave up stayed behind: the lock is stuck");
+    g.release().await.unwrap();
 }
