@@ -138,8 +138,9 @@
 //! many clients wait on the lock; the subscriber routes it to that one waiting task, which
 //! returns its guard without another round trip (Redlock, which keeps no queue, publishes `1`
 //! on `p{E}:released` and wakes all, who race). A queue entry written by an older client,
-//! which names no wake channel, is told on `p{E}:released` as before. The guard's lease counts from the
-//! send time of attempt `seq` (it ran before the grant), never from the message's arrival;
+//! which names no wake channel, is told on `p{E}:released` as before. The guard's lease
+//! counts from the send time of attempt `seq` (it ran before the grant), never from the
+//! message's arrival;
 //! when that leaves less than half the TTL (a waiter stalled before reading the message), or
 //! the message names another attempt, the waiter confirms with one more attempt, which finds
 //! the lock held by its grant token, resets the lease and returns it — the same path picks up
