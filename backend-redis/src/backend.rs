@@ -53,6 +53,9 @@ pub(crate) struct Wait<'a> {
     /// This attempt's number within the wait (1, 2, …), recorded with the queue entry and
     /// echoed by a grant.
     pub seq: u64,
+    /// The client's own wake channel, recorded with the queue entry: a grant is published
+    /// there, so it reaches this client's subscriber alone.
+    pub channel: &'a str,
 }
 
 /// The outcome of one acquire attempt.
@@ -255,7 +258,8 @@ impl Backend for Node {
     ) -> Result<Attempt> {
         let ttl_ms = ttl_ms(ttl)?;
         let entry_ms = ttl_ms_of_entry();
-        let (id, grant_token, seq) = waiter.map_or(("", "", 0), |w| (w.id, w.grant_token, w.seq));
+        let (id, grant_token, seq, wake) =
+            waiter.map_or(("", "", 0, ""), |w| (w.id, w.grant_token, w.seq, w.channel));
         let started = Instant::now();
         let reply: Vec<i64> = self
             .conn
@@ -276,6 +280,7 @@ impl Backend for Node {
                     &keys.channel.as_str(),
                     &grant_token,
                     &seq,
+                    &wake,
                 ],
             )
             .await

@@ -28,11 +28,12 @@
 //! by the entry lifetime, but would put a round trip back into every handoff, the cost this
 //! design removes. Redlock keeps no queue: a release wakes all its waiters, who race.
 //!
-//! Waiting: after a failed first attempt the waiter registers on the lock's release channel
-//! (shared subscriber connection), waits until the subscription is confirmed (bounded), and
-//! tries again (a release between the two attempts would otherwise go unnoticed); when the
-//! channel was already subscribed (another waiter, or a recent wait on the name) it registers
-//! before its first attempt and needs no second one. Then it sleeps until the first of: its
+//! Waiting: after a failed first attempt the waiter registers on its client's wake channel
+//! (Redlock: the lock's release channel; one subscriber connection per client), waits until
+//! the subscription is confirmed (bounded), and tries again (a release between the two
+//! attempts would otherwise go unnoticed); when the channel was already subscribed (any
+//! earlier wait of the client; Redlock: another waiter, or a recent wait on the name) it
+//! registers before its first attempt and needs no second one. Then it sleeps until the first of: its
 //! wake-up message, the holder's lease expiry when it is next in line (from `PTTL`; an expiry
 //! publishes nothing), a jittered re-check in [`RECHECK`] (the safety net for lost messages,
 //! which also refreshes the queue entry), or the caller's deadline. Handoff time is therefore
@@ -42,6 +43,7 @@
 //! the core's [`RetryPolicy`](distlock_core::RetryPolicy) in `AcquireOptions::retry` says,
 //! like on every backend; a try reports them at once.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -195,10 +197,18 @@ impl Engine {
         // left; dropped armed (an error, a cancelled future) it leaves in the background.
         let mut queued: Option<Armed<QueueEntry>> = None;
         let mut pending: Armed<PendingAcquire>;
+        // Queued waiters are told on their client's own wake channel (their queue entries name
+        // it), so a grant reaches this client alone; Redlock's on the lock's channel.
+        let channel: Cow<'_, str> = match (&waiter, self.subscriber.own_channel()) {
+            (Some(_), Some(own)) => Cow::Borrowed(own),
+            // A try never listens.
+            _ if deadline.is_try() => Cow::Borrowed(""),
+            _ => Cow::Owned(keys.channel.clone()),
+        };
         // A channel this client already listens on needs no confirmation: register first,
         // and the first failed attempt is followed by the wait itself.
-        let mut interest = (!deadline.is_try() && self.subscriber.is_ready(&keys.channel))
-            .then(|| self.subscriber.interest(&keys.channel, waiter.as_deref()))
+        let mut interest = (!deadline.is_try() && self.subscriber.is_ready(&channel))
+            .then(|| self.subscriber.interest(&channel, waiter.as_deref()))
             .filter(|i| i.ready());
         loop {
             // Every attempt has a token of its own, generated before anything is sent so a
@@ -225,6 +235,7 @@ impl Engine {
                 id,
                 grant_token: &grant_token,
                 seq,
+                channel: &channel,
             });
             // `pending` stays armed on every early return: the attempt may have landed.
             let outcome = match deadline
@@ -314,7 +325,7 @@ impl Engine {
                 return Ok(None);
             }
             let Some(waiting) = interest.as_mut() else {
-                let mut fresh = self.subscriber.interest(&keys.channel, waiter.as_deref());
+                let mut fresh = self.subscriber.interest(&channel, waiter.as_deref());
                 let limit = Instant::now() + SUBSCRIBE_LIMIT;
                 let limit = deadline.at().map_or(limit, |d| d.min(limit));
                 let _ = tokio::time::timeout_at(limit, fresh.subscribed()).await;

@@ -213,11 +213,12 @@ impl RedisInspector {
         })
     }
 
-    /// Whether this user may use the release channels; without it waiting degrades to
+    /// Whether this user may use the waiters' wake channels (see
+    /// [`wake_channel`](crate::subscriber::wake_channel)); without it waiting degrades to
     /// re-checks every 100–250 ms.
     async fn channels(&self) -> Finding {
         const CHECK: &str = "pub/sub channel permission";
-        let channel = format!("{}{{distlock-doctor}}:released", self.key_prefix);
+        let channel = format!("{}wake:distlock-doctor", self.key_prefix);
         let user: Result<String> = self
             .query(&redis::cmd("ACL").arg("WHOAMI").clone(), "ACL WHOAMI")
             .await;

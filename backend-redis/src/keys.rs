@@ -28,7 +28,9 @@ pub(crate) struct Names {
     /// Each queued waiter's grant details (a hash: waiter id to `"<attempt seq> <TTL ms>
     /// <grant token>"`), so a release can hand the lock straight to the head.
     pub queue_grant: String,
-    /// The channel the release script publishes on (the granted or woken waiter's id).
+    /// The lock's own channel: Redlock's releases wake every waiter on it, and a grant to a
+    /// waiter of an older client (whose queue entry names no wake channel) is told there.
+    /// Queued waiters of this version listen on their client's wake channel instead.
     pub channel: String,
 }
 

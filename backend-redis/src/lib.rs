@@ -39,7 +39,8 @@
 //!
 //! A lock named `n` under prefix `p` uses the key `p{E}:lock` (holds the owner token), the key
 //! `p{E}:fence` (the fencing counter), the waiter queue `p{E}:queue`, `p{E}:queue-expiry` and
-//! `p{E}:queue-grant` (see Waiting) and the channel `p{E}:released`, where `E` is
+//! `p{E}:queue-grant` (see Waiting) and the channel `p{E}:released` (Redlock's; queued waiters
+//! listen on their client's wake channel `pwake:<random client id>`), where `E` is
 //! [`LockName::escaped`](distlock_core::LockName::escaped) — so any UTF-8 name is safe, distinct
 //! names never collide, and `{E}` is the Redis Cluster hash tag that puts all keys on one slot.
 //! Four Lua scripts do all the work, sent by `EVALSHA` and reloaded on `NOSCRIPT`:
@@ -54,7 +55,7 @@
 //! * **release**: compare-and-delete (`GET == token` then `DEL`), then a direct handoff to the
 //!   live queue head (see Waiting): the lock set to the head's grant token with its TTL, the
 //!   fence advanced as on acquire, the head popped, and `"<waiter id> <seq> <fence>"`
-//!   published on the release channel. Another owner's lock is never touched: a stale guard
+//!   published on the head's wake channel. Another owner's lock is never touched: a stale guard
 //!   gets `NotHeld`.
 //!   A command that fails on a broken connection is sent once more (every script is
 //!   idempotent per owner token); for a release whose first try did free the lock before its
@@ -129,13 +130,17 @@
 //! handed to the new head.
 //!
 //! Every waiting attempt also records in the hash `p{E}:queue-grant` the wait's *grant
-//! token* (one random owner token per wait, distinct from each attempt's own), its TTL and
-//! the attempt's number. The release script *grants* the lock to the live head: sets the
-//! lock to that grant token with that TTL, advances the fence, pops the head and publishes
-//! `"<waiter id> <seq> <fence>"` on `p{E}:released`; each client's subscriber routes it to
-//! that one waiting task, which returns its guard without another round trip (Redlock, which
-//! keeps no queue, publishes `1` and wakes all, who race). The guard's lease counts from the
-//! send time of attempt `seq` (it ran before the grant), never from the message's arrival;
+//! token* (one random owner token per wait, distinct from each attempt's own), its TTL, the
+//! attempt's number and its client's *wake channel* `pwake:<random client id>`. The release
+//! script *grants* the lock to the live head: sets the lock to that grant token with that
+//! TTL, advances the fence, pops the head and publishes `"<waiter id> <seq> <fence>"` on the
+//! head's wake channel, so one connection (the granted client's subscriber) reads it however
+//! many clients wait on the lock; the subscriber routes it to that one waiting task, which
+//! returns its guard without another round trip (Redlock, which keeps no queue, publishes `1`
+//! on `p{E}:released` and wakes all, who race). A queue entry written by an older client,
+//! which names no wake channel, is told on `p{E}:released` as before. The guard's lease
+//! counts from the send time of attempt `seq` (it ran before the grant), never from the
+//! message's arrival;
 //! when that leaves less than half the TTL (a waiter stalled before reading the message), or
 //! the message names another attempt, the waiter confirms with one more attempt, which finds
 //! the lock held by its grant token, resets the lease and returns it — the same path picks up
@@ -149,9 +154,10 @@
 //!
 //! The subscription goes through one pub/sub connection per client (shared by all its
 //! waiters, opened on the first wait, reconnecting by itself and counting a reconnect as a
-//! possible missed message). A channel stays subscribed for 5 s after its last waiter left,
-//! so repeated waits on a hot name do not subscribe again; a first wait on a name waits for
-//! the subscription to be confirmed, and tries again. Then a waiter sleeps until the first
+//! possible missed message). The wake channel is subscribed on the client's first wait and
+//! stays subscribed (a Redlock lock's channel stays subscribed for 5 s after its last waiter
+//! left), so later waits, on any name, do not subscribe again; a wait that finds the
+//! subscription not yet confirmed waits for the confirmation, and tries again. Then a waiter sleeps until the first
 //! of: its wake-up message; the holder's lease expiry when it is next in line (the `PTTL` the
 //! failed attempt returned, since an expiry publishes nothing); a safety-net re-check drawn
 //! uniformly from [`RECHECK`] (100–250 ms, jittered; it also refreshes the queue entry); or

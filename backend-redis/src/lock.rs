@@ -15,7 +15,7 @@ use crate::engine::Engine;
 use crate::error::map_error;
 use crate::hold::Renewals;
 use crate::inspect::RedisInspector;
-use crate::subscriber::Subscriber;
+use crate::subscriber::{wake_channel, Subscriber};
 
 /// A lock client for one Redis server ([`RedisLock::connect`]) or a Redis Cluster
 /// ([`RedisLock::connect_cluster`]). Cheap to clone; clones share connections.
@@ -89,7 +89,8 @@ impl RedisLock {
             label: servers_label(config.servers()),
             secrets: config.secrets(),
         };
-        let subscriber = Subscriber::start(sources, config.response_timeout);
+        let own = wake_channel(config.key_prefix());
+        let subscriber = Subscriber::start(sources, config.response_timeout, Some(own));
         let inspector = RedisInspector {
             node: node.clone(),
             key_prefix: config.key_prefix().to_string(),

@@ -111,7 +111,8 @@ impl Redlock {
             .iter()
             .map(|s| pubsub_client(&config, s).map(|c| vec![c]))
             .collect::<Result<Vec<_>>>()?;
-        let subscriber = Subscriber::start(sources, config.response_timeout);
+        // No queue, so no wake channel of its own: waiters listen on the lock's channel.
+        let subscriber = Subscriber::start(sources, config.response_timeout, None);
         let backend: Arc<dyn Backend> = Arc::new(Quorum {
             nodes,
             quorum,

@@ -15,8 +15,12 @@ use redis::Script;
 /// absent): `SET lock <head's wait token> NX PX <head's TTL>`, the fence advanced as ACQUIRE
 /// does, the head popped, and `"<id> <seq> <fence>"` published to it, `seq` naming the
 /// waiter's attempt that last refreshed the entry (so the waiter knows its lease started no
-/// later than that attempt was sent). A head without grant details (a client of an older
-/// version) is only woken by its id, as before. Only a live entry (refreshed within its
+/// later than that attempt was sent). The message goes to the wake channel the entry names
+/// (`"=<seq> <ttl> <token> <channel>"`: one per client, so exactly one subscriber connection
+/// reads it, however many clients wait on the lock); an entry in the older form
+/// `"<seq> <ttl> <token>"` (which that form's parser cannot mistake the newer one for, by its
+/// leading `=`) is told on the lock's channel `chan`, where clients of that version listen. A
+/// head without grant details (older still) is only woken by its id. Only a live entry (refreshed within its
 /// lifetime) is granted: a waiter that died gets the lock only if it died less than an entry
 /// lifetime ago, and then holds it for at most its TTL, like a holder that died.
 const PURGE: &str = r#"
@@ -44,9 +48,19 @@ local function grant(lock, fence, q, e, g, chan, t)
   local head = purge(q, e, g, now_ms(t))
   if not head then return end
   local v = redis.call('HGET', g, head)
-  local seq, ttl, token
-  if v then seq, ttl, token = string.match(v, '^(%d+) (%d+) (.+)$') end
-  if token and redis.call('SET', lock, token, 'NX', 'PX', math.min(tonumber(ttl), GRANT_MS)) then
+  local seq, ttl, token, own
+  if v then
+    seq, ttl, token, own = string.match(v, '^=(%d+) (%d+) (%S+) (.+)$')
+    if not seq then seq, ttl, token = string.match(v, '^(%d+) (%d+) (.+)$') end
+  end
+  -- An entry of the current form is granted a short lease that its waiter renews at once;
+  -- one of the older form (whose client expects its whole TTL) gets its TTL.
+  local px = tonumber(ttl)
+  if own then
+    chan = own
+    px = math.min(px, GRANT_MS)
+  end
+  if token and redis.call('SET', lock, token, 'NX', 'PX', px) then
     local f = next_fence(fence, t)
     redis.call('LPOP', q)
     redis.call('ZREM', e, head)
@@ -68,8 +82,9 @@ fn prelude() -> String {
 }
 
 /// KEYS: lock, fence, queue, queue expiries, grants. ARGV: owner token, TTL in ms, waiter id
-/// (`''`: not queued — a try, or Redlock), queue entry lifetime in ms, channel, the wait's
-/// grant token (`''` when not queued), the attempt's sequence number within its wait.
+/// (`''`: not queued — a try, or Redlock), queue entry lifetime in ms, the lock's channel
+/// (for a grant to the head of an older client), the wait's grant token (`''` when not
+/// queued), the attempt's sequence number within its wait, the waiter's wake channel.
 /// Returns `{1, fencing token}` when this attempt's owner token holds the lock afterwards,
 /// `{2, fencing token}` when the wait's grant token does (the lock was handed to this waiter;
 /// its lease was reset to the TTL by this script), `{0, PTTL, first}` when neither does;
@@ -130,7 +145,9 @@ if me ~= '' then
     redis.call('RPUSH', KEYS[3], me)
   end
   redis.call('ZADD', KEYS[4], now + tonumber(ARGV[4]), me)
-  redis.call('HSET', KEYS[5], me, ARGV[7] .. ' ' .. ARGV[2] .. ' ' .. ARGV[6])
+  local details = ARGV[7] .. ' ' .. ARGV[2] .. ' ' .. ARGV[6]
+  if ARGV[8] ~= '' then details = '=' .. details .. ' ' .. ARGV[8] end
+  redis.call('HSET', KEYS[5], me, details)
   redis.call('PEXPIRE', KEYS[3], ARGV[4])
   redis.call('PEXPIRE', KEYS[4], ARGV[4])
   redis.call('PEXPIRE', KEYS[5], ARGV[4])
@@ -141,10 +158,10 @@ return {0, redis.call('PTTL', KEYS[1]), first}
     ))
 });
 
-/// KEYS: lock, fence, queue, queue expiries, grants. ARGV: owner token, channel, `all`.
-/// Compare-and-delete, then pass the lock on: with `all` = `'1'` publish `1`, which wakes
-/// every waiter (Redlock, which keeps no queue), else grant it to the live queue head (see
-/// `grant`); an empty channel passes it to nobody (Redlock undoing a split vote must not make
+/// KEYS: lock, fence, queue, queue expiries, grants. ARGV: owner token, the lock's channel,
+/// `all`. Compare-and-delete, then pass the lock on: with `all` = `'1'` publish `1` on the
+/// lock's channel, which wakes every waiter (Redlock, which keeps no queue), else grant it
+/// to the live queue head (see `grant`); an empty channel passes it to nobody (Redlock undoing a split vote must not make
 /// every contender retry at once, again and again). Nothing is published when nobody queues.
 /// Returns 1 when this owner held the lock (freed, or handed on), 0 otherwise (nothing
 /// changed).
@@ -173,8 +190,8 @@ return 0
     ))
 });
 
-/// KEYS: lock, fence, queue, queue expiries, grants. ARGV: waiter id, channel, the wait's
-/// grant token. A waiter that gives up leaves the queue; if the lock was granted to it (the
+/// KEYS: lock, fence, queue, queue expiries, grants. ARGV: waiter id, the lock's channel
+/// (see `grant`), the wait's grant token. A waiter that gives up leaves the queue; if the lock was granted to it (the
 /// message in flight or unread), the grant is undone (compare-and-delete); when it was the
 /// head or held the grant and the lock is free, the lock is granted to the next live head.
 /// Idempotent. Returns 1.

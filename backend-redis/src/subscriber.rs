@@ -2,18 +2,22 @@
 //!
 //! One task per *source* keeps one pub/sub connection and multiplexes every channel some
 //! waiter of this client is interested in. A single server or a cluster is one source (a
-//! cluster broadcasts `PUBLISH` to every node, so any node will do; the task moves to the
-//! next node when one fails); a Redlock has one source per server. A message names the waiter
-//! it wakes (the head of the lock's queue): only that waiter's counter is bumped, so one
-//! release wakes one task; a message `"<id> <seq> <fence>"` also hands that waiter the
-//! [`Grant`] the release made to it; the message `1` wakes every waiter of the channel
-//! (Redlock). After every (re)connect all counters are bumped, since messages (grants
-//! included) may have been lost while no connection was subscribed. The connection is opened
-//! lazily, on the first wait.
+//! cluster broadcasts `PUBLISH` to every node, so any node will do, and a channel needs no
+//! hash tag; the task moves to the next node when one fails); a Redlock has one source per
+//! server. A message names the waiter it wakes (the head of a lock's queue): only that
+//! waiter's counter is bumped, so one release wakes one task; a message `"<id> <seq>
+//! <fence>"` also hands that waiter the [`Grant`] the release made to it; the message `1`
+//! wakes every waiter of the channel (Redlock). After every (re)connect all counters are
+//! bumped, since messages (grants included) may have been lost while no connection was
+//! subscribed. The connection is opened lazily, on the first wait.
 //!
-//! A channel stays subscribed for [`LINGER`] after its last waiter left (at most
-//! [`MAX_IDLE`] such channels), so repeated waits on a hot name neither `SUBSCRIBE` nor wait
-//! for a confirmation again.
+//! Queued waiters (single server, cluster) all listen on the client's own wake channel,
+//! which their queue entries name, so a grant is written to this client's connection only,
+//! not to every client with a waiter on the lock. It is subscribed once, on the first wait,
+//! and stays subscribed for the client's life. Redlock waiters listen on the lock's channel,
+//! which stays subscribed for [`LINGER`] after its last waiter left (at most [`MAX_IDLE`]
+//! such channels), so repeated waits on a hot name neither `SUBSCRIBE` nor wait for a
+//! confirmation again.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -23,6 +27,7 @@ use std::time::Duration;
 use distlock_core::backend::Backoff;
 use distlock_core::RetryPolicy;
 use futures::StreamExt;
+use rand::Rng;
 use redis::Client;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
@@ -66,6 +71,9 @@ struct Waiter {
 #[derive(Default)]
 struct Channel {
     waiters: HashMap<u64, Waiter>,
+    /// The waiters with an id, by id: the client's wake channel carries the waiters of every
+    /// lock, and a message must not cost a scan of them all.
+    by_id: HashMap<String, u64>,
     /// Some source confirmed the subscription, and no connection broke since.
     confirmed: bool,
     /// When the last waiter left (the channel lingers), `None` while someone waits.
@@ -116,14 +124,19 @@ impl Registry {
         let Some(c) = state.channels.get(channel) else {
             return;
         };
-        let all = payload == WAKE_ALL.as_bytes();
-        let (id, grant) = parse(payload);
-        for w in c.waiters.values() {
-            if all {
+        if payload == WAKE_ALL.as_bytes() {
+            for w in c.waiters.values() {
                 bump(&w.wake, None);
-            } else if w.id.as_deref().map(str::as_bytes) == Some(id) {
-                bump(&w.wake, grant);
             }
+            return;
+        }
+        let (id, grant) = parse(payload);
+        let named = std::str::from_utf8(id)
+            .ok()
+            .and_then(|id| c.by_id.get(id))
+            .and_then(|key| c.waiters.get(key));
+        if let Some(w) = named {
+            bump(&w.wake, grant);
         }
     }
 
@@ -168,6 +181,8 @@ pub(crate) struct Subscriber {
 
 struct Inner {
     registry: Arc<Registry>,
+    /// The client's own wake channel (single server, cluster), which never lingers.
+    own: Option<String>,
     sources: Vec<mpsc::UnboundedSender<Command>>,
     /// Wakes the sweeper of lingering channels (a channel went idle, or the client is gone).
     sweep: Arc<Notify>,
@@ -231,9 +246,10 @@ pub(crate) struct Interest {
 }
 
 impl Subscriber {
-    /// Starts one task per source (each a list of interchangeable servers). Must be called
+    /// Starts one task per source (each a list of interchangeable servers); `own` is the
+    /// client's wake channel (see [`wake_channel`]) when its waiters queue. Must be called
     /// inside a Tokio runtime.
-    pub(crate) fn start(sources: Vec<Vec<Client>>, timeout: Duration) -> Self {
+    pub(crate) fn start(sources: Vec<Vec<Client>>, timeout: Duration, own: Option<String>) -> Self {
         let registry = Arc::new(Registry::default());
         let senders = sources
             .into_iter()
@@ -246,6 +262,7 @@ impl Subscriber {
         let sweep = Arc::new(Notify::new());
         let inner = Arc::new(Inner {
             registry,
+            own,
             sources: senders,
             sweep: sweep.clone(),
         });
@@ -265,6 +282,9 @@ impl Subscriber {
         let entry = state.channels.entry(channel.to_string()).or_default();
         entry.idle_since = None;
         let (wake, rx) = watch::channel(Wakes::default());
+        if let Some(id) = id {
+            entry.by_id.insert(id.to_string(), key);
+        }
         entry.waiters.insert(
             key,
             Waiter {
@@ -291,8 +311,13 @@ impl Subscriber {
         }
     }
 
-    /// Whether `channel` is subscribed and confirmed now (some waiter of this client waits
-    /// on it, or did within [`LINGER`]).
+    /// The client's own wake channel, if its waiters queue.
+    pub(crate) fn own_channel(&self) -> Option<&str> {
+        self.inner.own.as_deref()
+    }
+
+    /// Whether `channel` is subscribed and confirmed now (it is the client's own, or some
+    /// waiter of this client waits on it, or did within [`LINGER`]).
     pub(crate) fn is_ready(&self, channel: &str) -> bool {
         let state = self.inner.registry.lock();
         state.channels.get(channel).is_some_and(|c| c.confirmed)
@@ -342,8 +367,13 @@ impl Drop for Interest {
         let mut state = self.inner.registry.lock();
         let idle = match state.channels.get_mut(&self.channel) {
             Some(c) => {
-                c.waiters.remove(&self.key);
-                if c.waiters.is_empty() {
+                if let Some(w) = c.waiters.remove(&self.key) {
+                    if let Some(id) = w.id {
+                        c.by_id.remove(&id);
+                    }
+                }
+                // The client's own channel stays subscribed: every wait uses it.
+                if c.waiters.is_empty() && self.inner.own.as_ref() != Some(&self.channel) {
                     c.idle_since = Some(Instant::now());
                     true
                 } else {
@@ -358,6 +388,12 @@ impl Drop for Interest {
             self.inner.sweep.notify_one();
         }
     }
+}
+
+/// A fresh wake channel for one client: under the key prefix (so the ACL channel pattern
+/// `&<prefix>*` covers it) and unique, so its messages reach that client's connection alone.
+pub(crate) fn wake_channel(prefix: &str) -> String {
+    format!("{prefix}wake:{:032x}", rand::rng().random::<u128>())
 }
 
 /// Unsubscribes channels that lingered long enough; ends with the subscriber.
@@ -522,6 +558,32 @@ mod tests {
         );
         assert_eq!(parse(b"abc 7 x"), (&b"abc"[..], None));
         assert_eq!(parse(b"abc 7"), (&b"abc"[..], None));
+    }
+
+    /// On the client's wake channel, which carries the waiters of every lock, a message wakes
+    /// the waiter it names and no other; `1` wakes them all; the channel never lingers (it
+    /// is never unsubscribed).
+    #[tokio::test]
+    async fn a_message_on_the_wake_channel_wakes_the_named_waiter_alone() {
+        let sub = Subscriber::start(Vec::new(), Duration::from_secs(1), Some("own".into()));
+        let mut a = sub.interest("own", Some("a"));
+        let mut b = sub.interest("own", Some("b"));
+        sub.inner.registry.route("own", b"a 3 17");
+        assert_eq!(a.grant(), Some(Grant { seq: 3, fence: 17 }));
+        assert!(a.wake.has_changed().unwrap());
+        assert!(!b.wake.has_changed().unwrap());
+        assert_eq!(b.grant(), None);
+        a.mark_seen();
+        sub.inner.registry.route("own", WAKE_ALL.as_bytes());
+        assert!(a.wake.has_changed().unwrap() && b.wake.has_changed().unwrap());
+        b.mark_seen();
+        drop(a);
+        sub.inner.registry.route("own", b"a 4 18");
+        assert!(!b.wake.has_changed().unwrap());
+        drop(b);
+        let state = sub.inner.registry.lock();
+        assert!(state.idle.is_empty());
+        assert!(state.channels["own"].by_id.is_empty());
     }
 
     /// A source that cannot subscribe (a user without channel permissions) keeps the acks of

@@ -130,7 +130,8 @@ async fn a_lost_grant_message_is_picked_up_by_the_recheck() {
         .unwrap();
     assert_eq!(details.len(), 1, "{details:?}");
     let (id, value) = details.into_iter().next().unwrap();
-    let token = value.splitn(3, ' ').nth(2).unwrap().to_string();
+    // `"=<seq> <ttl> <token> <wake channel>"`
+    let token = value.split(' ').nth(2).unwrap().to_string();
     let fence = g.fencing_token().unwrap() + 1;
     // The holder's hold is overwritten by the grant: it must not release it.
     g.leak();
@@ -186,7 +187,7 @@ async fn until_listening(side: &mut MultiplexedConnection, name: &str) {
             .unwrap();
         let seq = details
             .first()
-            .and_then(|d| d.split(' ').next())
+            .and_then(|d| d.trim_start_matches('=').split(' ').next())
             .and_then(|s| s.parse::<u64>().ok());
         if seq.is_some_and(|s| s >= 2) {
             return;
@@ -293,7 +294,7 @@ async fn grant_unseen_and_pause(side: &mut MultiplexedConnection, name: &str, ke
         .unwrap();
     assert_eq!(details.len(), 1, "{details:?}");
     let (id, value) = details.into_iter().next().unwrap();
-    let token = value.splitn(3, ' ').nth(2).unwrap().to_string();
+    let token = value.split(' ').nth(2).unwrap().to_string();
     let _: () = redis::pipe()
         .atomic()
         .cmd("SET")
