@@ -6,8 +6,9 @@
 //! the lock, so waiters are served in arrival order and a try never jumps the queue.
 //!
 //! Direct handoff: a release *grants* the lock to the live head — sets the lock to the
-//! wait's grant token (one per wait, recorded with the entry) with the waiter's TTL, advances
-//! the fence, pops the head — and publishes `"<id> <seq> <fence>"`, which the client's
+//! wait's grant token (one per wait, recorded with the entry) with a short lease
+//! ([`GRANT_LEASE`](crate::backend::GRANT_LEASE), which the guard renews to the TTL at once),
+//! advances the fence, pops the head — and publishes `"<id> <seq> <fence>"`, which the client's
 //! subscriber routes to that one waiting task. The waiter returns its guard without another
 //! round trip. Its lease must not count from the message's arrival (the store's lease began
 //! earlier, at the grant): it counts from the send time of attempt `seq`, the wait's attempt
@@ -23,10 +24,8 @@
 //! One that vanished without leaving blocks the lock for at most its entry's lifetime
 //! ([`QUEUE_ENTRY_TTL`] after its last attempt) — unless the lock was granted to it within
 //! that time (it died less than an entry lifetime before the grant): then the lock stays
-//! blocked until the granted lease (the waiter's TTL) runs out, as when a holder dies right
-//! after acquiring. A shorter granted lease that the waiter extends at once would bound that
-//! by the entry lifetime, but would put a round trip back into every handoff, the cost this
-//! design removes. Redlock keeps no queue: a release wakes all its waiters, who race.
+//! blocked until the short granted lease runs out (3 s at most). Redlock keeps no queue: a
+//! release wakes all its waiters, who race.
 //!
 //! Waiting: after a failed first attempt the waiter registers on its client's wake channel
 //! (Redlock: the lock's release channel; one subscriber connection per client), waits until

@@ -53,7 +53,7 @@
 //!   resent within an attempt that finds its own token (the reply to the first was lost)
 //!   counts as acquired, so the script is idempotent.
 //! * **release**: compare-and-delete (`GET == token` then `DEL`), then a direct handoff to the
-//!   live queue head (see Waiting): the lock set to the head's grant token with its TTL, the
+//!   live queue head (see Waiting): the lock set to the head's grant token (a 3 s lease), the
 //!   fence advanced as on acquire, the head popped, and `"<waiter id> <seq> <fence>"`
 //!   published on the head's wake channel. Another owner's lock is never touched: a stale guard
 //!   gets `NotHeld`.
@@ -132,8 +132,9 @@
 //! Every waiting attempt also records in the hash `p{E}:queue-grant` the wait's *grant
 //! token* (one random owner token per wait, distinct from each attempt's own), its TTL, the
 //! attempt's number and its client's *wake channel* `pwake:<random client id>`. The release
-//! script *grants* the lock to the live head: sets the lock to that grant token with that
-//! TTL, advances the fence, pops the head and publishes `"<waiter id> <seq> <fence>"` on the
+//! script *grants* the lock to the live head: sets the lock to that grant token with a short
+//! lease (3 s, or the TTL when shorter; the guard renews it to the TTL at once), advances the
+//! fence, pops the head and publishes `"<waiter id> <seq> <fence>"` on the
 //! head's wake channel, so one connection (the granted client's subscriber) reads it however
 //! many clients wait on the lock; the subscriber routes it to that one waiting task, which
 //! returns its guard without another round trip (Redlock, which keeps no queue, publishes `1`
@@ -148,8 +149,8 @@
 //! ran out, it failed, or its future was dropped — leaves the queue (before returning, or in
 //! the background when dropped), compare-and-deletes a grant it never took, and hands a free
 //! lock to the next head. A waiter that died less than an entry lifetime (1 s) before a grant
-//! still gets it: the lock then stays blocked until that lease (the waiter's TTL) runs out,
-//! as when a holder dies right after acquiring. The queue keys expire by themselves once
+//! still gets it: the lock then stays blocked until that short granted lease (3 s at most)
+//! runs out. The queue keys expire by themselves once
 //! nobody waits.
 //!
 //! The subscription goes through one pub/sub connection per client (shared by all its

@@ -22,7 +22,7 @@ use redis::Script;
 /// leading `=`) is told on the lock's channel `chan`, where clients of that version listen. A
 /// head without grant details (older still) is only woken by its id. Only a live entry (refreshed within its
 /// lifetime) is granted: a waiter that died gets the lock only if it died less than an entry
-/// lifetime ago, and then holds it for at most its TTL, like a holder that died.
+/// lifetime ago, and then holds it for at most `GRANT_MS` (its TTL when shorter).
 const PURGE: &str = r#"
 local function purge(q, e, g, now)
   while true do

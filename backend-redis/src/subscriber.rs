@@ -14,7 +14,9 @@
 //! Queued waiters (single server, cluster) all listen on the client's own wake channel,
 //! which their queue entries name, so a grant is written to this client's connection only,
 //! not to every client with a waiter on the lock. It is subscribed once, on the first wait,
-//! and stays subscribed for the client's life. Redlock waiters listen on the lock's channel,
+//! and stays subscribed for the client's life (when the subscription never succeeded — no
+//! channel permissions — it lingers and goes like any idle channel, so the source stops
+//! redialling). Redlock waiters listen on the lock's channel,
 //! which stays subscribed for [`LINGER`] after its last waiter left (at most [`MAX_IDLE`]
 //! such channels), so repeated waits on a hot name neither `SUBSCRIBE` nor wait for a
 //! confirmation again.
@@ -372,8 +374,11 @@ impl Drop for Interest {
                         c.by_id.remove(&id);
                     }
                 }
-                // The client's own channel stays subscribed: every wait uses it.
-                if c.waiters.is_empty() && self.inner.own.as_ref() != Some(&self.channel) {
+                // The client's own channel stays subscribed: every wait uses it. Unless it is
+                // not (a user without channel permissions): kept, it would have the source
+                // redial and fail to subscribe about once a second for the client's life.
+                let own = self.inner.own.as_ref() == Some(&self.channel);
+                if c.waiters.is_empty() && (!own || !c.confirmed) {
                     c.idle_since = Some(Instant::now());
                     true
                 } else {
@@ -562,12 +567,14 @@ mod tests {
 
     /// On the client's wake channel, which carries the waiters of every lock, a message wakes
     /// the waiter it names and no other; `1` wakes them all; the channel never lingers (it
-    /// is never unsubscribed).
+    /// is never unsubscribed once subscribed).
     #[tokio::test]
     async fn a_message_on_the_wake_channel_wakes_the_named_waiter_alone() {
         let sub = Subscriber::start(Vec::new(), Duration::from_secs(1), Some("own".into()));
         let mut a = sub.interest("own", Some("a"));
         let mut b = sub.interest("own", Some("b"));
+        // As a source does once it subscribed.
+        sub.inner.registry.confirm("own");
         sub.inner.registry.route("own", b"a 3 17");
         assert_eq!(a.grant(), Some(Grant { seq: 3, fence: 17 }));
         assert!(a.wake.has_changed().unwrap());

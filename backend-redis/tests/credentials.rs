@@ -246,3 +246,46 @@ async fn a_password_with_url_delimiters_authenticates_unescaped() {
         g.release().await.unwrap();
     }
 }
+
+/// A user without channel permissions: once its waits are over, the client stops dialling
+/// (its wake channel, never confirmed, is let go like any idle channel) instead of
+/// redialling and failing `SUBSCRIBE` about once a second for the rest of its life.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_channel_permissions_an_idle_client_stops_redialling() {
+    let server = RedisServer::start().unwrap();
+    let port = server.port();
+    let r = raw_command(
+        port,
+        &format!("ACL SETUSER bob on >{ALICE} ~* resetchannels +@all"),
+    )
+    .unwrap();
+    assert!(r.starts_with("+OK"), "{r}");
+    let url = format!("redis://bob:{ALICE}@127.0.0.1:{port}/");
+    let a = RedisLock::connect(&url).await.unwrap();
+    let b = RedisLock::connect(&url).await.unwrap();
+    let g = a.try_acquire("idle-no-channels").await.unwrap().unwrap();
+    let e = b
+        .acquire_timeout("idle-no-channels", std::time::Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    let mut stats = side(port).await;
+    // An observation, not a synchronisation: the client is idle; count its dials per window
+    // until one window has none.
+    let limit = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let before = info_number(&mut stats, "stats", "total_connections_received:").await;
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        let dialled =
+            info_number(&mut stats, "stats", "total_connections_received:").await - before;
+        if dialled == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < limit,
+            "an idle client still dials: {dialled} connections in 3 s"
+        );
+    }
+    g.release().await.unwrap();
+    drop(b);
+}

@@ -153,15 +153,21 @@ pub(crate) async fn watchdog(
         let changed = clock.changed.notified();
         let deadline = clock.deadline();
         let ttl = clock.ttl();
+        // A lease shorter than its TTL (one that started short, `Lease::first`) must still
+        // get its renewal, and its retries, before it runs out: TTL/3 or TTL/10 from now
+        // can lie past its deadline, where the hold would be lost untried.
+        let half_left =
+            (deadline.saturating_duration_since(Instant::now()) / 2).max(Duration::from_millis(20));
         let wake = if !renew {
             deadline
         } else if at_once {
             at_once = false;
             Instant::now()
         } else if retry_soon {
-            saturating_add(Instant::now(), (ttl / 10).max(Duration::from_millis(20))).min(deadline)
+            let pause = (ttl / 10).max(Duration::from_millis(20)).min(half_left);
+            saturating_add(Instant::now(), pause).min(deadline)
         } else {
-            saturating_add(Instant::now(), ttl / 3).min(deadline)
+            saturating_add(Instant::now(), (ttl / 3).min(half_left)).min(deadline)
         };
         tokio::select! {
             _ = status.ended() => return,

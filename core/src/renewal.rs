@@ -126,7 +126,11 @@ impl fmt::Debug for Shared {
 }
 
 fn retry_pause(ttl: Duration) -> Duration {
-    (ttl / 10).max(Duration::from_millis(20))
+    (ttl / 10).max(retry_floor())
+}
+
+fn retry_floor() -> Duration {
+    Duration::from_millis(20)
 }
 
 impl RenewalGroup {
@@ -287,7 +291,10 @@ impl State {
             } else {
                 ttl / 3
             };
-            entry.due = Some(saturating_add(now, pause).min(deadline));
+            // A lease shorter than its TTL (one that started short) still gets its renewal
+            // and retries before it runs out, as in the watchdog.
+            let half_left = (deadline.saturating_duration_since(now) / 2).max(retry_floor());
+            entry.due = Some(saturating_add(now, pause.min(half_left)).min(deadline));
         } else {
             entry.due = None;
         }
@@ -333,7 +340,14 @@ impl State {
                 continue;
             };
             let ttl = entry.clock.ttl();
-            if due > saturating_add(now, ttl / 10) {
+            // A retry is not coalesced early: its pause is the coalescing window, so it would
+            // be sent again at once, in a tight loop against a server answering errors.
+            let window = if entry.retry_soon {
+                Duration::ZERO
+            } else {
+                ttl / 10
+            };
+            if due > saturating_add(now, window) {
                 break;
             }
             self.due.pop_first();

@@ -17,6 +17,8 @@ struct Record {
     rejected: Mutex<HashSet<usize>>,
     /// Every batch call hangs.
     stuck: AtomicBool,
+    /// This many batch calls fail (a connection error) before they succeed again.
+    failing: std::sync::atomic::AtomicUsize,
 }
 
 impl Record {
@@ -52,6 +54,14 @@ impl BatchRenew for TestBatch {
             .push((Instant::now(), ttl, ids.clone()));
         if self.0.stuck.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
+        }
+        let failing = self.0.failing.load(Ordering::SeqCst);
+        if failing > 0 {
+            self.0.failing.store(failing - 1, Ordering::SeqCst);
+            return ids
+                .iter()
+                .map(|_| Err(LockError::connection("dropped")))
+                .collect();
         }
         let rejected = self.0.rejected.lock().unwrap().clone();
         ids.iter()
@@ -301,4 +311,59 @@ fn a_renewal_cut_off_with_its_task_is_sent_again_by_the_next_task() {
         );
     });
     drop(a);
+}
+
+/// A failed renewal is retried TTL/10 later, not at once: the retry fell inside the tick's
+/// coalescing window (also TTL/10), so every failure was retried immediately — a tight loop
+/// against a server answering errors, until the lease ran out.
+#[tokio::test(start_paused = true)]
+async fn a_failed_renewal_is_retried_after_a_tenth_of_the_ttl_not_at_once() {
+    let (group, record) = group();
+    record.failing.store(50, Ordering::SeqCst);
+    let ttl = Duration::from_secs(30);
+    let start = Instant::now();
+    let g = guard(&group, 0, ttl, true);
+    tokio::time::sleep(Duration::from_millis(10_500)).await;
+    let calls = record.calls();
+    assert_eq!(
+        calls.len(),
+        1,
+        "retried at {:?}",
+        calls.iter().map(|c| c.0 - start).collect::<Vec<_>>()
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(record.calls().len(), 2);
+    drop(g);
+}
+
+/// A lease that started short (a Redis grant: 3 s of a 30 s TTL) whose immediate renewal
+/// fails once is retried before the short lease runs out, not TTL/10 = 3 s later (at its
+/// deadline, where it would be lost untried).
+#[tokio::test(start_paused = true)]
+async fn a_short_first_lease_is_retried_before_it_runs_out() {
+    let (group, record) = group();
+    record.failing.store(1, Ordering::SeqCst);
+    let g = LockGuard::new(GuardParts {
+        name: LockName::new("short").unwrap(),
+        owner_token: "t".into(),
+        fencing_token: None,
+        hold: Arc::new(TestHold {
+            id: 0,
+            group: group.clone(),
+        }),
+        status: HoldStatus::new(),
+        lease: Some(Lease {
+            ttl: Duration::from_secs(30),
+            started: Instant::now(),
+            renew: true,
+            first: Some(Duration::from_secs(3)),
+        }),
+    });
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert!(
+        g.is_held(),
+        "lost after {} renewal(s)",
+        record.calls().len()
+    );
+    assert!(record.calls().len() >= 2);
 }

@@ -372,3 +372,52 @@ async fn extend_without_a_lease_checks_the_hold() {
     let err = g.extend(Duration::from_secs(5)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotHeld);
 }
+
+/// Fails its first extend (one dropped round trip), then succeeds.
+#[derive(Debug, Default)]
+struct FailsOnce {
+    extends: AtomicU32,
+}
+
+#[async_trait]
+impl Hold for FailsOnce {
+    async fn release(&self) -> Result<()> {
+        Ok(())
+    }
+    async fn extend(&self, _ttl: Duration) -> Result<()> {
+        match self.extends.fetch_add(1, Ordering::SeqCst) {
+            0 => Err(LockError::new(ErrorKind::Connection, "scripted")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A lease that starts short ([`Lease::first`]: 3 s of a 30 s TTL, as a Redis grant) and
+/// whose immediate renewal fails once is retried before the short lease runs out, as any
+/// failed renewal is (the watchdog's retry, TTL/10 = 3 s later, was capped at the local
+/// deadline, where the hold was declared lost without a second try).
+#[tokio::test(start_paused = true)]
+async fn a_short_first_lease_survives_one_failed_renewal() {
+    let hold = Arc::new(FailsOnce::default());
+    let g = LockGuard::new(GuardParts {
+        name: LockName::new("x").unwrap(),
+        owner_token: "t".into(),
+        fencing_token: Some(1),
+        hold: hold.clone(),
+        status: HoldStatus::new(),
+        lease: Some(Lease {
+            ttl: Duration::from_secs(30),
+            started: Instant::now(),
+            renew: true,
+            first: Some(Duration::from_secs(3)),
+        }),
+    });
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert!(
+        g.is_held(),
+        "lost after {} renewal(s)",
+        hold.extends.load(Ordering::SeqCst)
+    );
+    assert!(hold.extends.load(Ordering::SeqCst) >= 2);
+    g.release().await.unwrap();
+}
