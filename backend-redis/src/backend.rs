@@ -256,6 +256,7 @@ impl Backend for Node {
         ttl: Duration,
         waiter: Option<Wait<'_>>,
     ) -> Result<Attempt> {
+        let grant_ms = ttl_ms(granted_for(ttl))?;
         let ttl_ms = ttl_ms(ttl)?;
         let entry_ms = ttl_ms_of_entry();
         let (id, grant_token, seq, wake) =
@@ -281,6 +282,7 @@ impl Backend for Node {
                     &grant_token,
                     &seq,
                     &wake,
+                    &grant_ms,
                 ],
             )
             .await

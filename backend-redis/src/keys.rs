@@ -25,8 +25,8 @@ pub(crate) struct Names {
     /// Each queued waiter's entry expiry (a sorted set, server time in ms), so a waiter that
     /// vanished cannot block the queue for longer than its entry lives.
     pub queue_expiry: String,
-    /// Each queued waiter's grant details (a hash: waiter id to `"<attempt seq> <TTL ms>
-    /// <grant token>"`), so a release can hand the lock straight to the head.
+    /// Each queued waiter's grant details (a hash: waiter id to `"=<attempt seq> <lease ms>
+    /// <grant token> <wake channel>"`), so a release can hand the lock straight to the head.
     pub queue_grant: String,
     /// The lock's own channel: Redlock's releases wake every waiter on it, and a grant to a
     /// waiter of an older client (whose queue entry names no wake channel) is told there.

@@ -12,17 +12,19 @@ use redis::Script;
 /// and every live waiter keeps refreshing its own.
 ///
 /// `grant` hands a free lock straight to the live head (call it only when the lock key is
-/// absent): `SET lock <head's wait token> NX PX <head's TTL>`, the fence advanced as ACQUIRE
+/// absent): `SET lock <head's wait token> NX PX <the lease its entry names>`, the fence advanced as ACQUIRE
 /// does, the head popped, and `"<id> <seq> <fence>"` published to it, `seq` naming the
 /// waiter's attempt that last refreshed the entry (so the waiter knows its lease started no
 /// later than that attempt was sent). The message goes to the wake channel the entry names
-/// (`"=<seq> <ttl> <token> <channel>"`: one per client, so exactly one subscriber connection
+/// (`"=<seq> <lease ms> <token> <channel>"`: one per client, so exactly one subscriber connection
 /// reads it, however many clients wait on the lock); an entry in the older form
 /// `"<seq> <ttl> <token>"` (which that form's parser cannot mistake the newer one for, by its
 /// leading `=`) is told on the lock's channel `chan`, where clients of that version listen. A
-/// head without grant details (older still) is only woken by its id. Only a live entry (refreshed within its
-/// lifetime) is granted: a waiter that died gets the lock only if it died less than an entry
-/// lifetime ago, and then holds it for at most `GRANT_MS` (its TTL when shorter).
+/// head without grant details (older still) is only woken by its id. Only a live entry
+/// (refreshed within its lifetime) is granted: a waiter that died gets the lock only if it
+/// died less than an entry lifetime ago, and then holds it for the lease its entry names
+/// (the waiter writes [`GRANT_LEASE`](crate::backend::GRANT_LEASE), its TTL when shorter, and
+/// counts on exactly that, whatever version the releasing client runs).
 const PURGE: &str = r#"
 local function purge(q, e, g, now)
   while true do
@@ -53,14 +55,10 @@ local function grant(lock, fence, q, e, g, chan, t)
     seq, ttl, token, own = string.match(v, '^=(%d+) (%d+) (%S+) (.+)$')
     if not seq then seq, ttl, token = string.match(v, '^(%d+) (%d+) (.+)$') end
   end
-  -- An entry of the current form is granted a short lease that its waiter renews at once;
-  -- one of the older form (whose client expects its whole TTL) gets its TTL.
-  local px = tonumber(ttl)
-  if own then
-    chan = own
-    px = math.min(px, GRANT_MS)
-  end
-  if token and redis.call('SET', lock, token, 'NX', 'PX', px) then
+  -- The lease is the one the waiter wrote into its entry and counts on: a short one that
+  -- it renews at once (an entry of the older form holds its whole TTL).
+  if own then chan = own end
+  if token and redis.call('SET', lock, token, 'NX', 'PX', ttl) then
     local f = next_fence(fence, t)
     redis.call('LPOP', q)
     redis.call('ZREM', e, head)
@@ -72,19 +70,11 @@ local function grant(lock, fence, q, e, g, chan, t)
 end
 "#;
 
-/// [`PURGE`] with `GRANT_MS`, the longest lease a grant hands a waiter
-/// ([`GRANT_LEASE`](crate::backend::GRANT_LEASE)).
-fn prelude() -> String {
-    format!(
-        "local GRANT_MS = {}\n{PURGE}",
-        crate::backend::GRANT_LEASE.as_millis()
-    )
-}
-
 /// KEYS: lock, fence, queue, queue expiries, grants. ARGV: owner token, TTL in ms, waiter id
 /// (`''`: not queued — a try, or Redlock), queue entry lifetime in ms, the lock's channel
 /// (for a grant to the head of an older client), the wait's grant token (`''` when not
-/// queued), the attempt's sequence number within its wait, the waiter's wake channel.
+/// queued), the attempt's sequence number within its wait, the waiter's wake channel, the
+/// lease in ms a grant to this waiter sets.
 /// Returns `{1, fencing token}` when this attempt's owner token holds the lock afterwards,
 /// `{2, fencing token}` when the wait's grant token does (the lock was handed to this waiter;
 /// its lease was reset to the TTL by this script), `{0, PTTL, first}` when neither does;
@@ -111,8 +101,7 @@ fn prelude() -> String {
 /// precede writes in a script).
 pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        "{}{}",
-        prelude(),
+        "{PURGE}{}",
         r#"
 local cur = redis.call('GET', KEYS[1])
 if cur and (cur == ARGV[1] or (ARGV[6] ~= '' and cur == ARGV[6])) then
@@ -145,7 +134,7 @@ if me ~= '' then
     redis.call('RPUSH', KEYS[3], me)
   end
   redis.call('ZADD', KEYS[4], now + tonumber(ARGV[4]), me)
-  local details = ARGV[7] .. ' ' .. ARGV[2] .. ' ' .. ARGV[6]
+  local details = ARGV[7] .. ' ' .. ARGV[9] .. ' ' .. ARGV[6]
   if ARGV[8] ~= '' then details = '=' .. details .. ' ' .. ARGV[8] end
   redis.call('HSET', KEYS[5], me, details)
   redis.call('PEXPIRE', KEYS[3], ARGV[4])
@@ -171,8 +160,7 @@ return {0, redis.call('PTTL', KEYS[1]), first}
 /// finds the lock its own on its re-check.
 pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        "{}{}",
-        prelude(),
+        "{PURGE}{}",
         r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
@@ -197,8 +185,7 @@ return 0
 /// Idempotent. Returns 1.
 pub(crate) static LEAVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        "{}{}",
-        prelude(),
+        "{PURGE}{}",
         r#"
 local was_head = redis.call('LINDEX', KEYS[3], 0) == ARGV[1]
 redis.call('LREM', KEYS[3], 0, ARGV[1])

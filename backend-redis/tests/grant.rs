@@ -393,3 +393,48 @@ async fn a_failed_leave_of_a_timed_out_waiter_is_retried() {
         .expect("the grant to the waiter that gave up stayed behind: the lock is stuck");
     g.release().await.unwrap();
 }
+
+/// The lease a grant sets is the one the waiter wrote into its queue entry (and counts on),
+/// not a length the releasing client assumes: clients of different versions agree on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_sets_the_lease_the_waiters_entry_names() {
+    let h = SingleHarness::new();
+    let mut side = h.side_connection().await;
+    let (holder, a) = (client(&h).await, client(&h).await);
+    let g = holder.try_acquire("named").await.unwrap().unwrap();
+    let key = lock_key(&g);
+    // Never polled again once queued: nothing renews the grant.
+    let options = AcquireOptions::wait_forever().with_ttl(TTL);
+    let mut frozen = Box::pin(a.acquire_opts("named", &options));
+    tokio::select! {
+        r = &mut frozen => panic!("the waiter got {:?} while the lock was held", r.map(|g| g.is_some())),
+        () = until_queued(&mut side, "named", 1) => {}
+    }
+    let grants = format!("test:{{named}}:queue-grant");
+    let details: HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(&grants)
+        .query_async(&mut side)
+        .await
+        .unwrap();
+    let (id, value) = details.into_iter().next().unwrap();
+    let mut fields: Vec<&str> = value.split(' ').collect();
+    assert_eq!(
+        fields[1], "3000",
+        "the entry names the 3 s grant lease: {value}"
+    );
+    fields[1] = "1500";
+    let _: () = redis::cmd("HSET")
+        .arg(&grants)
+        .arg(&id)
+        .arg(fields.join(" "))
+        .query_async(&mut side)
+        .await
+        .unwrap();
+    g.release().await.unwrap();
+    let left = pttl(&mut side, &key).await;
+    assert!(
+        (1..=1_500).contains(&left),
+        "the grant set a lease other than the entry's 1500 ms: PTTL {left} ms"
+    );
+    drop(frozen);
+}
