@@ -410,7 +410,7 @@ async fn a_grant_sets_the_lease_the_waiters_entry_names() {
         r = &mut frozen => panic!("the waiter got {:?} while the lock was held", r.map(|g| g.is_some())),
         () = until_queued(&mut side, "named", 1) => {}
     }
-    let grants = format!("test:{{named}}:queue-grant");
+    let grants = "test:{named}:queue-grant".to_string();
     let details: HashMap<String, String> = redis::cmd("HGETALL")
         .arg(&grants)
         .query_async(&mut side)
