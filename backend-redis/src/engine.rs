@@ -166,6 +166,28 @@ async fn leave(queued: Option<Armed<QueueEntry>>) {
     }
 }
 
+/// A hold a wait obtained: the token the store holds, its fencing token, and its lease.
+struct Taken {
+    token: String,
+    fence: Option<u64>,
+    /// When the request the lease counts from was sent.
+    started: Instant,
+    /// The lease a grant set, when shorter than the TTL ([`Lease::first`]).
+    first: Option<Duration>,
+}
+
+impl Taken {
+    /// A grant its message handed over, counting from the attempt it names.
+    fn granted(token: String, fence: u64, started: Instant, ttl: Duration) -> Self {
+        Taken {
+            token,
+            fence: Some(fence),
+            started,
+            first: Some(granted_for(ttl)),
+        }
+    }
+}
+
 impl Engine {
     pub(crate) async fn acquire(
         &self,
@@ -262,28 +284,36 @@ impl Engine {
             let expires_in = match outcome {
                 Attempt::Acquired { fence, started } => {
                     pending.disarm();
-                    // The script that took the lock also took this waiter off the queue.
-                    if let Some(entry) = queued.as_mut() {
-                        entry.disarm();
-                    }
-                    return Ok(Some(
-                        self.guard(name, keys, token, fence, started, None, ttl, options),
-                    ));
+                    let taken = Taken {
+                        token,
+                        fence,
+                        started,
+                        first: None,
+                    };
+                    return Ok(Some(self.taken(
+                        &mut queued,
+                        name,
+                        keys,
+                        taken,
+                        ttl,
+                        options,
+                    )));
                 }
                 Attempt::Granted { fence, started } => {
                     // The lock was granted to this wait (its message lost, or not trusted):
                     // this attempt's own token took nothing.
                     pending.disarm();
-                    if let Some(entry) = queued.as_mut() {
-                        entry.disarm();
-                    }
-                    return Ok(Some(self.guard(
-                        name,
-                        keys,
-                        grant_token,
+                    let taken = Taken {
+                        token: grant_token,
                         fence,
                         started,
-                        None,
+                        first: None,
+                    };
+                    return Ok(Some(self.taken(
+                        &mut queued,
+                        name,
+                        keys,
+                        taken,
                         ttl,
                         options,
                     )));
@@ -302,16 +332,12 @@ impl Engine {
             // A grant naming this attempt may have arrived before its reply.
             match judge_interest(interest.as_ref(), queued_at, ttl, options.renew) {
                 GrantUse::Take { started, fence } => {
-                    if let Some(entry) = queued.as_mut() {
-                        entry.disarm();
-                    }
-                    return Ok(Some(self.guard(
+                    let taken = Taken::granted(grant_token, fence, started, ttl);
+                    return Ok(Some(self.taken(
+                        &mut queued,
                         name,
                         keys,
-                        grant_token,
-                        Some(fence),
-                        started,
-                        Some(granted_for(ttl)),
+                        taken,
                         ttl,
                         options,
                     )));
@@ -354,16 +380,12 @@ impl Engine {
             if let GrantUse::Take { started, fence } =
                 judge(waiting.grant(), queued_at, ttl, options.renew)
             {
-                if let Some(entry) = queued.as_mut() {
-                    entry.disarm();
-                }
-                return Ok(Some(self.guard(
+                let taken = Taken::granted(grant_token, fence, started, ttl);
+                return Ok(Some(self.taken(
+                    &mut queued,
                     name,
                     keys,
-                    grant_token,
-                    Some(fence),
-                    started,
-                    Some(granted_for(ttl)),
+                    taken,
                     ttl,
                     options,
                 )));
@@ -375,34 +397,36 @@ impl Engine {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn guard(
+    /// The lock is this wait's: its queue entry went with the script that took or granted
+    /// it, so nothing is left to undo.
+    fn taken(
         &self,
+        queued: &mut Option<Armed<QueueEntry>>,
         name: &LockName,
         keys: LockKeys,
-        token: String,
-        fence: Option<u64>,
-        started: Instant,
-        first: Option<Duration>,
+        taken: Taken,
         ttl: Duration,
         options: &AcquireOptions,
     ) -> LockGuard {
+        if let Some(entry) = queued.as_mut() {
+            entry.disarm();
+        }
         LockGuard::new(GuardParts {
             name: name.clone(),
-            owner_token: token.clone(),
-            fencing_token: fence,
+            owner_token: taken.token.clone(),
+            fencing_token: taken.fence,
             hold: Arc::new(RedisHold {
                 backend: self.backend.clone(),
                 keys,
-                token,
+                token: taken.token,
                 renewals: self.renewals.clone(),
             }),
             status: HoldStatus::new(),
             lease: Some(Lease {
                 ttl,
-                started,
+                started: taken.started,
                 renew: options.renew,
-                first,
+                first: taken.first,
             }),
         })
     }

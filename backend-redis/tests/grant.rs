@@ -10,40 +10,13 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{config, lock_key, SingleHarness};
+use common::{client, lock_key, queue_len, until_queued, SingleHarness};
 use distlock_core::{AcquireOptions, LockExt};
 use distlock_redis::{RedisConfig, RedisLock};
 use redis::aio::MultiplexedConnection;
 
 /// Far longer than any wait below: a grant that nobody frees would block the lock this long.
 const TTL: Duration = Duration::from_secs(60);
-
-async fn client(h: &SingleHarness) -> RedisLock {
-    RedisLock::connect_with(config(&h.server().url()))
-        .await
-        .unwrap()
-}
-
-async fn queue_len(side: &mut MultiplexedConnection, name: &str) -> usize {
-    redis::cmd("LLEN")
-        .arg(format!("test:{{{name}}}:queue"))
-        .query_async(side)
-        .await
-        .unwrap()
-}
-
-/// Polls the server until the queue of `name` is `len` long (no client-side event says
-/// "queued").
-async fn until_queued(side: &mut MultiplexedConnection, name: &str, len: usize) {
-    let limit = Instant::now() + Duration::from_secs(10);
-    while queue_len(side, name).await != len {
-        assert!(
-            Instant::now() < limit,
-            "the queue of {name} never reached {len}"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
 
 async fn get(side: &mut MultiplexedConnection, key: &str) -> Option<String> {
     redis::cmd("GET").arg(key).query_async(side).await.unwrap()

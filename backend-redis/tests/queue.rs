@@ -8,41 +8,9 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{config, SingleHarness};
+use common::{client, queue_key, queue_len, until_queued, SingleHarness};
 use distlock_core::{ErrorKind, LockExt};
-use distlock_redis::RedisLock;
 use redis::aio::MultiplexedConnection;
-
-async fn client(h: &SingleHarness) -> RedisLock {
-    RedisLock::connect_with(config(&h.server().url()))
-        .await
-        .unwrap()
-}
-
-fn queue_key(name: &str) -> String {
-    format!("test:{{{name}}}:queue")
-}
-
-async fn queue_len(side: &mut MultiplexedConnection, name: &str) -> usize {
-    redis::cmd("LLEN")
-        .arg(queue_key(name))
-        .query_async(side)
-        .await
-        .unwrap()
-}
-
-/// Polls the server (the queue is the signal: no client-side event says "queued") until the
-/// queue of `name` is `len` long.
-async fn until_queued(side: &mut MultiplexedConnection, name: &str, len: usize) {
-    let limit = Instant::now() + Duration::from_secs(10);
-    while queue_len(side, name).await != len {
-        assert!(
-            Instant::now() < limit,
-            "the queue of {name} never reached {len}"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
 
 async fn evalsha_calls(side: &mut MultiplexedConnection) -> u64 {
     let info: String = redis::cmd("INFO")

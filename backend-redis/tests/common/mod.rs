@@ -345,3 +345,36 @@ impl Faults for RedlockHarness {
         Ok(())
     }
 }
+
+/// A client of `h`'s server with the tests' config.
+pub async fn client(h: &SingleHarness) -> RedisLock {
+    RedisLock::connect_with(config(&h.server().url()))
+        .await
+        .unwrap()
+}
+
+/// The waiter queue of lock `name` under the tests' prefix.
+pub fn queue_key(name: &str) -> String {
+    format!("test:{{{name}}}:queue")
+}
+
+pub async fn queue_len(side: &mut redis::aio::MultiplexedConnection, name: &str) -> usize {
+    redis::cmd("LLEN")
+        .arg(queue_key(name))
+        .query_async(side)
+        .await
+        .unwrap()
+}
+
+/// Polls the server (the queue is the signal: no client-side event says "queued") until the
+/// queue of `name` is `len` long.
+pub async fn until_queued(side: &mut redis::aio::MultiplexedConnection, name: &str, len: usize) {
+    let limit = std::time::Instant::now() + Duration::from_secs(10);
+    while queue_len(side, name).await != len {
+        assert!(
+            std::time::Instant::now() < limit,
+            "the queue of {name} never reached {len}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
