@@ -281,30 +281,17 @@ impl Engine {
                 }
             };
             retry.progressed();
+            pending.disarm();
             let expires_in = match outcome {
-                Attempt::Acquired { fence, started } => {
-                    pending.disarm();
+                Attempt::Acquired { fence, started } | Attempt::Granted { fence, started } => {
+                    // Granted: the lock was granted to this wait (its message lost, or not
+                    // trusted), and this attempt's own token took nothing.
+                    let token = match outcome {
+                        Attempt::Granted { .. } => grant_token,
+                        _ => token,
+                    };
                     let taken = Taken {
                         token,
-                        fence,
-                        started,
-                        first: None,
-                    };
-                    return Ok(Some(self.taken(
-                        &mut queued,
-                        name,
-                        keys,
-                        taken,
-                        ttl,
-                        options,
-                    )));
-                }
-                Attempt::Granted { fence, started } => {
-                    // The lock was granted to this wait (its message lost, or not trusted):
-                    // this attempt's own token took nothing.
-                    pending.disarm();
-                    let taken = Taken {
-                        token: grant_token,
                         fence,
                         started,
                         first: None,
@@ -322,7 +309,6 @@ impl Engine {
                     expires_in,
                     started,
                 } => {
-                    pending.disarm();
                     if waiter.is_some() {
                         queued_at = Some((seq, started));
                     }
