@@ -408,11 +408,9 @@ impl Engine {
                 renewals: self.renewals.clone(),
             }),
             status: HoldStatus::new(),
-            lease: Some(Lease {
-                ttl,
-                started: taken.started,
-                renew: options.renew,
-                first: taken.first,
+            lease: Some(match taken.first {
+                Some(first) => Lease::new(ttl, taken.started, options.renew).starting_short(first),
+                None => Lease::new(ttl, taken.started, options.renew),
             }),
         })
     }

@@ -224,12 +224,7 @@ impl DistributedLock for TinyLock {
                     fencing_token: Some(fence),
                     hold: Arc::new(hold),
                     status,
-                    lease: Some(Lease {
-                        ttl,
-                        started,
-                        renew: options.renew,
-                        first: None,
-                    }),
+                    lease: Some(Lease::new(ttl, started, options.renew)),
                 })));
             }
             // Waiting is notified; the re-check covers a holder whose lease lapsed.

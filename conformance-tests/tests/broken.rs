@@ -273,12 +273,7 @@ impl DistributedLock for Toy {
                     fencing_token: Some(fence),
                     hold: Arc::new(hold),
                     status: HoldStatus::new(),
-                    lease: Some(Lease {
-                        ttl,
-                        started,
-                        renew: o.renew,
-                        first: None,
-                    }),
+                    lease: Some(Lease::new(ttl, started, o.renew)),
                 })));
             }
             let recheck = Duration::from_millis(20);

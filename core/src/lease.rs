@@ -13,8 +13,10 @@ use crate::observe::{self, LossReason};
 use crate::renewal::Enrolment;
 use crate::status::HoldStatus;
 
-/// A lease as the backend granted it.
+/// A lease as the backend granted it. Made with [`Lease::new`] (and
+/// [`Lease::starting_short`]), so a later field does not break a backend.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct Lease {
     /// The TTL the store was given.
     pub ttl: Duration,
@@ -31,6 +33,23 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// A lease the store holds for `ttl` from `started` (when the request that obtained it
+    /// was sent), renewed by the guard when `renew`.
+    pub fn new(ttl: Duration, started: Instant, renew: bool) -> Self {
+        Lease {
+            ttl,
+            started,
+            renew,
+            first: None,
+        }
+    }
+
+    /// The store holds it only for `first` until the guard renews it (see [`Lease::first`]).
+    pub fn starting_short(mut self, first: Duration) -> Self {
+        self.first = Some(first);
+        self
+    }
+
     /// How long the store holds the lease from `started`.
     fn held_for(&self) -> Duration {
         self.first.map_or(self.ttl, |f| f.min(self.ttl))

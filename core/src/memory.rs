@@ -260,12 +260,11 @@ impl MemoryLock {
                 token,
             }),
             status: grant.status,
-            lease: Some(Lease {
-                ttl: opts.ttl_or_default(),
-                started: grant.granted_at,
-                renew: opts.renew,
-                first: None,
-            }),
+            lease: Some(Lease::new(
+                opts.ttl_or_default(),
+                grant.granted_at,
+                opts.renew,
+            )),
         })
     }
 }

@@ -108,12 +108,7 @@ fn guard(group: &RenewalGroup, id: usize, ttl: Duration, renew: bool) -> LockGua
             group: group.clone(),
         }),
         status: HoldStatus::new(),
-        lease: Some(Lease {
-            ttl,
-            started: Instant::now(),
-            renew,
-            first: None,
-        }),
+        lease: Some(Lease::new(ttl, Instant::now(), renew)),
     })
 }
 
@@ -352,12 +347,10 @@ async fn a_short_first_lease_is_retried_before_it_runs_out() {
             group: group.clone(),
         }),
         status: HoldStatus::new(),
-        lease: Some(Lease {
-            ttl: Duration::from_secs(30),
-            started: Instant::now(),
-            renew: true,
-            first: Some(Duration::from_secs(3)),
-        }),
+        lease: Some(
+            Lease::new(Duration::from_secs(30), Instant::now(), true)
+                .starting_short(Duration::from_secs(3)),
+        ),
     });
     tokio::time::sleep(Duration::from_secs(20)).await;
     assert!(

@@ -41,12 +41,7 @@ fn guard(hold: Arc<Scripted>, ttl: Duration, renew: bool) -> LockGuard {
         fencing_token: Some(1),
         hold,
         status: HoldStatus::new(),
-        lease: Some(Lease {
-            ttl,
-            started: Instant::now(),
-            renew,
-            first: None,
-        }),
+        lease: Some(Lease::new(ttl, Instant::now(), renew)),
     })
 }
 
@@ -169,12 +164,7 @@ fn gated_guard(hold: Arc<Gated>, ttl: Duration, renew: bool) -> LockGuard {
         fencing_token: None,
         hold,
         status: HoldStatus::new(),
-        lease: Some(Lease {
-            ttl,
-            started: Instant::now(),
-            renew,
-            first: None,
-        }),
+        lease: Some(Lease::new(ttl, Instant::now(), renew)),
     })
 }
 
@@ -405,12 +395,10 @@ async fn a_short_first_lease_survives_one_failed_renewal() {
         fencing_token: Some(1),
         hold: hold.clone(),
         status: HoldStatus::new(),
-        lease: Some(Lease {
-            ttl: Duration::from_secs(30),
-            started: Instant::now(),
-            renew: true,
-            first: Some(Duration::from_secs(3)),
-        }),
+        lease: Some(
+            Lease::new(Duration::from_secs(30), Instant::now(), true)
+                .starting_short(Duration::from_secs(3)),
+        ),
     });
     tokio::time::sleep(Duration::from_secs(20)).await;
     assert!(
