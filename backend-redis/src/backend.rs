@@ -163,12 +163,11 @@ impl Node {
         token: &str,
         wake: Wake,
     ) -> Result<bool> {
-        let channel = if wake == Wake::Nobody {
-            ""
-        } else {
-            keys.channel.as_str()
+        let wake = match wake {
+            Wake::Head => "h",
+            Wake::All => "a",
+            Wake::Nobody => "n",
         };
-        let all = if wake == Wake::All { "1" } else { "0" };
         let freed: i64 = self
             .conn
             .eval(
@@ -180,7 +179,7 @@ impl Node {
                     &keys.queue_expiry,
                     &keys.queue_grant,
                 ],
-                &[&token, &channel, &all],
+                &[&token, &wake],
             )
             .await
             .map_err(|e| self.fail(e, "releasing"))?;
@@ -256,37 +255,43 @@ impl Backend for Node {
         ttl: Duration,
         waiter: Option<Wait<'_>>,
     ) -> Result<Attempt> {
-        let grant_ms = ttl_ms(granted_for(ttl))?;
-        let ttl_ms = ttl_ms(ttl)?;
-        let entry_ms = ttl_ms_of_entry();
-        let (id, grant_token, seq, wake) =
-            waiter.map_or(("", "", 0, ""), |w| (w.id, w.grant_token, w.seq, w.channel));
+        let lease_ms = ttl_ms(ttl)?;
+        let keys_of = [
+            keys.lock.as_str(),
+            keys.fence.as_str(),
+            keys.queue.as_str(),
+            keys.queue_expiry.as_str(),
+            keys.queue_grant.as_str(),
+        ];
         let started = Instant::now();
-        let reply: Vec<i64> = self
-            .conn
-            .eval(
-                &ACQUIRE,
-                &[
-                    &keys.lock,
-                    &keys.fence,
-                    &keys.queue,
-                    &keys.queue_expiry,
-                    &keys.queue_grant,
-                ],
-                &[
-                    &token,
-                    &ttl_ms,
-                    &id,
-                    &entry_ms,
-                    &keys.channel.as_str(),
-                    &grant_token,
-                    &seq,
-                    &wake,
-                    &grant_ms,
-                ],
-            )
-            .await
-            .map_err(|e| self.fail(e, "acquiring"))?;
+        let reply: Vec<i64> = match waiter {
+            // Not queued (a try, or Redlock): the script needs only these two.
+            None => {
+                self.conn
+                    .eval(&ACQUIRE, &keys_of, &[&token, &lease_ms])
+                    .await
+            }
+            Some(w) => {
+                let (grant_ms, entry_ms) = (ttl_ms(granted_for(ttl))?, ttl_ms_of_entry());
+                self.conn
+                    .eval(
+                        &ACQUIRE,
+                        &keys_of,
+                        &[
+                            &token,
+                            &lease_ms,
+                            &w.id,
+                            &entry_ms,
+                            &w.grant_token,
+                            &w.seq,
+                            &w.channel,
+                            &grant_ms,
+                        ],
+                    )
+                    .await
+            }
+        }
+        .map_err(|e| self.fail(e, "acquiring"))?;
         let (taken, value, first) = match reply[..] {
             [taken, value] => (taken, value, 1),
             [taken, value, first] => (taken, value, first),
@@ -334,7 +339,7 @@ impl Backend for Node {
                     &keys.queue_expiry,
                     &keys.queue_grant,
                 ],
-                &[&waiter, &keys.channel.as_str(), &grant_token],
+                &[&waiter, &grant_token],
             )
             .await
             .map_err(|e| self.fail(e, "leaving the waiter queue"))?;

@@ -31,6 +31,8 @@ pub(crate) struct Names {
     /// The lock's own channel: Redlock's releases wake every waiter on it, and a grant to a
     /// waiter of an older client (whose queue entry names no wake channel) is told there.
     /// Queued waiters of this version listen on their client's wake channel instead.
+    /// The scripts derive it from the lock key (its final `lock` replaced by `released`)
+    /// rather than receive it.
     pub channel: String,
 }
 
@@ -84,5 +86,8 @@ mod tests {
         assert_eq!(keys.queue_expiry, format!("{tag}:queue-expiry"));
         assert_eq!(keys.queue_grant, format!("{tag}:queue-grant"));
         assert_eq!(keys.channel, format!("{tag}:released"));
+        // What the scripts' `lock_channel` computes from the lock key.
+        let derived = format!("{}released", &keys.lock[..keys.lock.len() - 4]);
+        assert_eq!(derived, keys.channel);
     }
 }

@@ -4,12 +4,33 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
+/// Lua of the fencing counter: `next_fence` advances it to `max(last + 1, server time in
+/// µs)` and returns the new token. `INCR` gives `last + 1` as an integer reply (reading the
+/// 16-digit string back through `tonumber` was the most expensive step of an uncontended
+/// acquire on the server); the floor's `SET` is formatted with `%d` because Lua would write
+/// the number as `%.14g` and lose its last digits.
+const FENCE: &str = r#"
+local function next_fence(fence, t)
+  local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local f = redis.call('INCR', fence)
+  if f < now_us then
+    redis.call('SET', fence, string.format('%d', now_us))
+    f = now_us
+  end
+  return f
+end
+"#;
+
 /// Lua shared by the queue-aware scripts (KEYS `q` list of waiter ids, head first; `e` zset
 /// of entry expiries in server ms; `g` hash of each waiter's grant details).
 ///
 /// `purge` drops expired entries from the head of the queue and returns the live head, or
 /// `false`. Only the head is checked: an entry in the middle is checked when it gets there,
 /// and every live waiter keeps refreshing its own.
+///
+/// `lock_channel` names the lock's channel after its key: the key with its final `lock`
+/// replaced by `released` (see [`LockKeys`](crate::keys::LockKeys)), so no call has to send
+/// it.
 ///
 /// `grant` hands a free lock straight to the live head (call it only when the lock key is
 /// absent): `SET lock <head's wait token> NX PX <the lease its entry names>`, the fence advanced as ACQUIRE
@@ -25,7 +46,10 @@ use redis::Script;
 /// died less than an entry lifetime ago, and then holds it for the lease its entry names
 /// (the waiter writes [`GRANT_LEASE`](crate::backend::GRANT_LEASE), its TTL when shorter, and
 /// counts on exactly that, whatever version the releasing client runs).
-const PURGE: &str = r#"
+const QUEUE: &str = r#"
+local function lock_channel(lock)
+  return string.sub(lock, 1, -5) .. 'released'
+end
 local function purge(q, e, g, now)
   while true do
     local head = redis.call('LINDEX', q, 0)
@@ -39,12 +63,6 @@ local function purge(q, e, g, now)
 end
 local function now_ms(t)
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function next_fence(fence, t)
-  local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local f = math.max(tonumber(redis.call('GET', fence) or '0') + 1, now_us)
-  redis.call('SET', fence, string.format('%d', f))
-  return f
 end
 local function grant(lock, fence, q, e, g, chan, t)
   local head = purge(q, e, g, now_ms(t))
@@ -70,22 +88,24 @@ local function grant(lock, fence, q, e, g, chan, t)
 end
 "#;
 
-/// KEYS: lock, fence, queue, queue expiries, grants. ARGV: owner token, TTL in ms, waiter id
-/// (`''`: not queued — a try, or Redlock), queue entry lifetime in ms, the lock's channel
-/// (for a grant to the head of an older client), the wait's grant token (`''` when not
-/// queued), the attempt's sequence number within its wait, the waiter's wake channel, the
-/// lease in ms a grant to this waiter sets.
+/// KEYS: lock, fence, queue, queue expiries, grants. ARGV: owner token, TTL in ms; then,
+/// only from a queued waiter: its id, its queue entry's lifetime in ms, the wait's grant token, the attempt's
+/// sequence number within its wait, the waiter's wake channel, the lease in ms a grant to
+/// this waiter sets. A try (or Redlock) sends the first two alone: every argument costs
+/// the server a string and a table slot per call.
 /// Returns `{1, fencing token}` when this attempt's owner token holds the lock afterwards,
 /// `{2, fencing token}` when the wait's grant token does (the lock was handed to this waiter;
 /// its lease was reset to the TTL by this script), `{0, PTTL, first}` when neither does;
 /// `first` is 1 when nobody queues ahead of this waiter.
 ///
 /// `SET NX PX` is the only way the lock is taken, so it is atomic with its expiry. The
-/// `GET == token` branch makes a retried attempt idempotent: when the reply to an earlier
-/// attempt with the same token was lost, the lock is ours and its token is the counter's
-/// current value (nobody else can have incremented it while we held the lock). The grant
-/// token branch is how a waiter whose grant message was lost (or arrived too late to trust
-/// its lease start) picks the lock up: the lease restarts here, after the attempt was sent.
+/// common case comes first and costs four commands: nobody queues (`LINDEX`) and the lock is
+/// free (`SET NX`), then the fence. Otherwise the `GET == token` branch makes a retried
+/// attempt idempotent: when the reply to an earlier attempt with the same token was lost,
+/// the lock is ours and its token is the counter's current value (nobody else can have
+/// incremented it while we held the lock). The grant token branch is how a waiter whose
+/// grant message was lost (or arrived too late to trust its lease start) picks the lock up:
+/// the lease restarts here, after the attempt was sent.
 ///
 /// Fairness: the lock is only taken when the queue is empty or this waiter is its live head,
 /// so neither a try nor a newcomer jumps the queue. When the lock is free and someone else
@@ -101,10 +121,18 @@ end
 /// precede writes in a script).
 pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        "{PURGE}{}",
+        "{FENCE}{}{QUEUE}{}",
         r#"
+if not redis.call('LINDEX', KEYS[3], 0)
+  and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, next_fence(KEYS[2], redis.call('TIME'))}
+end
+"#,
+        r#"
+local me = ARGV[3] or ''
+local grant_token = ARGV[5] or ''
 local cur = redis.call('GET', KEYS[1])
-if cur and (cur == ARGV[1] or (ARGV[6] ~= '' and cur == ARGV[6])) then
+if cur and (cur == ARGV[1] or (grant_token ~= '' and cur == grant_token)) then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   local f = tonumber(redis.call('GET', KEYS[2]) or '0')
   if cur == ARGV[1] then return {1, f} end
@@ -113,7 +141,6 @@ end
 local t = redis.call('TIME')
 local now = now_ms(t)
 local head = purge(KEYS[3], KEYS[4], KEYS[5], now)
-local me = ARGV[3]
 if not cur then
   if (not head or head == me) and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
     if head then
@@ -124,7 +151,7 @@ if not cur then
     return {1, next_fence(KEYS[2], t)}
   end
   if head and head ~= me then
-    grant(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[5], t)
+    grant(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], lock_channel(KEYS[1]), t)
     head = redis.call('LINDEX', KEYS[3], 0)
   end
 end
@@ -134,8 +161,8 @@ if me ~= '' then
     redis.call('RPUSH', KEYS[3], me)
   end
   redis.call('ZADD', KEYS[4], now + tonumber(ARGV[4]), me)
-  local details = ARGV[7] .. ' ' .. ARGV[9] .. ' ' .. ARGV[6]
-  if ARGV[8] ~= '' then details = '=' .. details .. ' ' .. ARGV[8] end
+  local details = ARGV[6] .. ' ' .. ARGV[8] .. ' ' .. grant_token
+  if ARGV[7] ~= '' then details = '=' .. details .. ' ' .. ARGV[7] end
   redis.call('HSET', KEYS[5], me, details)
   redis.call('PEXPIRE', KEYS[3], ARGV[4])
   redis.call('PEXPIRE', KEYS[4], ARGV[4])
@@ -147,58 +174,60 @@ return {0, redis.call('PTTL', KEYS[1]), first}
     ))
 });
 
-/// KEYS: lock, fence, queue, queue expiries, grants. ARGV: owner token, the lock's channel,
-/// `all`. Compare-and-delete, then pass the lock on: with `all` = `'1'` publish `1` on the
-/// lock's channel, which wakes every waiter (Redlock, which keeps no queue), else grant it
-/// to the live queue head (see `grant`); an empty channel passes it to nobody (Redlock undoing a split vote must not make
-/// every contender retry at once, again and again). Nothing is published when nobody queues.
-/// Returns 1 when this owner held the lock (freed, or handed on), 0 otherwise (nothing
-/// changed).
+/// KEYS: lock, fence, queue, queue expiries, grants. ARGV: owner token, whom to wake (`h`,
+/// `a` or `n`). Compare-and-delete, then pass the lock on: `h` grants it to the live queue
+/// head (see `grant`), `a` publishes `1` on the lock's channel, which wakes every waiter
+/// (Redlock, which keeps no queue), and `n` passes it to nobody (Redlock undoing a split
+/// vote must not make every contender retry at once, again and again). Nothing is published
+/// when nobody queues, and then the queue's functions are not even defined: the common
+/// release is three commands. Returns 1 when this owner held the lock (freed, or handed
+/// on), 0 otherwise (nothing changed).
 ///
 /// `PUBLISH` goes through `pcall`: a failure there (an ACL user without channel permissions)
 /// must not turn a release that already deleted the key into an error. A granted waiter then
 /// finds the lock its own on its re-check.
 pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        "{PURGE}{}",
+        "{}{FENCE}{QUEUE}{}",
         r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  if ARGV[2] ~= '' then
-    if ARGV[3] == '1' then
-      redis.pcall('PUBLISH', ARGV[2], '1')
-    else
-      grant(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[2], redis.call('TIME'))
-    end
-  end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if ARGV[2] == 'n' or (ARGV[2] == 'h' and redis.call('EXISTS', KEYS[3]) == 0) then
   return 1
 end
-return 0
+"#,
+        r#"
+if ARGV[2] == 'a' then
+  redis.pcall('PUBLISH', lock_channel(KEYS[1]), '1')
+else
+  grant(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], lock_channel(KEYS[1]), redis.call('TIME'))
+end
+return 1
 "#
     ))
 });
 
-/// KEYS: lock, fence, queue, queue expiries, grants. ARGV: waiter id, the lock's channel
-/// (see `grant`), the wait's grant token. A waiter that gives up leaves the queue; if the lock was granted to it (the
+/// KEYS: lock, fence, queue, queue expiries, grants. ARGV: waiter id, the wait's grant
+/// token. A waiter that gives up leaves the queue; if the lock was granted to it (the
 /// message in flight or unread), the grant is undone (compare-and-delete); when it was the
 /// head or held the grant and the lock is free, the lock is granted to the next live head.
 /// Idempotent. Returns 1.
 pub(crate) static LEAVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        "{PURGE}{}",
+        "{FENCE}{QUEUE}{}",
         r#"
 local was_head = redis.call('LINDEX', KEYS[3], 0) == ARGV[1]
 redis.call('LREM', KEYS[3], 0, ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HDEL', KEYS[5], ARGV[1])
 local cur = redis.call('GET', KEYS[1])
-if cur and ARGV[3] ~= '' and cur == ARGV[3] then
+if cur and ARGV[2] ~= '' and cur == ARGV[2] then
   redis.call('DEL', KEYS[1])
   cur = false
   was_head = true
 end
 if was_head and not cur then
-  grant(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[2], redis.call('TIME'))
+  grant(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], lock_channel(KEYS[1]), redis.call('TIME'))
 end
 return 1
 "#
