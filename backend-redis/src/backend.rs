@@ -272,7 +272,12 @@ impl Backend for Node {
                     .await
             }
             Some(w) => {
-                let (grant_ms, entry_ms) = (ttl_ms(granted_for(ttl))?, ttl_ms_of_entry());
+                let grant_ms = ttl_ms(granted_for(ttl))?;
+                let details = if w.channel.is_empty() {
+                    format!("{} {grant_ms} {}", w.seq, w.grant_token)
+                } else {
+                    format!("={} {grant_ms} {} {}", w.seq, w.grant_token, w.channel)
+                };
                 self.conn
                     .eval(
                         &ACQUIRE,
@@ -281,11 +286,9 @@ impl Backend for Node {
                             &token,
                             &lease_ms,
                             &w.id,
-                            &entry_ms,
+                            &ttl_ms_of_entry(),
                             &w.grant_token,
-                            &w.seq,
-                            &w.channel,
-                            &grant_ms,
+                            &details,
                         ],
                     )
                     .await

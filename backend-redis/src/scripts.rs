@@ -89,9 +89,10 @@ end
 "#;
 
 /// KEYS: lock, fence, queue, queue expiries, grants. ARGV: owner token, TTL in ms; then,
-/// only from a queued waiter: its id, its queue entry's lifetime in ms, the wait's grant token, the attempt's
-/// sequence number within its wait, the waiter's wake channel, the lease in ms a grant to
-/// this waiter sets. A try (or Redlock) sends the first two alone: every argument costs
+/// only from a queued waiter: its id, its queue entry's lifetime in ms, the wait's grant
+/// token, and its grant details as its entry keeps them (`"=<attempt seq> <lease ms a grant
+/// sets> <grant token> <wake channel>"`, see `grant`: written by the client, so the server
+/// builds no string). A try (or Redlock) sends the first two alone: every argument costs
 /// the server a string and a table slot per call.
 /// Returns `{1, fencing token}` when this attempt's owner token holds the lock afterwards,
 /// `{2, fencing token}` when the wait's grant token does (the lock was handed to this waiter;
@@ -161,9 +162,7 @@ if me ~= '' then
     redis.call('RPUSH', KEYS[3], me)
   end
   redis.call('ZADD', KEYS[4], now + tonumber(ARGV[4]), me)
-  local details = ARGV[6] .. ' ' .. ARGV[8] .. ' ' .. grant_token
-  if ARGV[7] ~= '' then details = '=' .. details .. ' ' .. ARGV[7] end
-  redis.call('HSET', KEYS[5], me, details)
+  redis.call('HSET', KEYS[5], me, ARGV[6])
   redis.call('PEXPIRE', KEYS[3], ARGV[4])
   redis.call('PEXPIRE', KEYS[4], ARGV[4])
   redis.call('PEXPIRE', KEYS[5], ARGV[4])
