@@ -20,7 +20,8 @@ use crate::scripts::{ACQUIRE, EXTEND, EXTEND_MANY, LEAVE, RELEASE};
 pub(crate) const QUEUE_ENTRY_TTL: Duration = Duration::from_millis(1_000);
 
 /// The longest lease a release hands a waiter (its TTL when shorter): the waiter renews it
-/// to its TTL at once (a background renewal, not a round trip before the acquire returns).
+/// to its TTL a tenth of the way into it (a background renewal, not a round trip before
+/// the acquire returns; a hold released before then needs none).
 /// A waiter that vanished within [`QUEUE_ENTRY_TTL`] before the grant (killed, frozen,
 /// partitioned) blocks the lock this long, not for its whole TTL.
 pub(crate) const GRANT_LEASE: Duration = Duration::from_millis(3_000);

@@ -7,7 +7,8 @@
 //!
 //! Direct handoff: a release *grants* the lock to the live head — sets the lock to the
 //! wait's grant token (one per wait, recorded with the entry) with a short lease
-//! ([`GRANT_LEASE`](crate::backend::GRANT_LEASE), which the guard renews to the TTL at once),
+//! ([`GRANT_LEASE`](crate::backend::GRANT_LEASE), which the guard renews to the TTL 0.3 s in
+//! unless it was released by then),
 //! advances the fence, pops the head — and publishes `"<id> <seq> <fence>"`, which the client's
 //! subscriber routes to that one waiting task. The waiter returns its guard without another
 //! round trip. Its lease must not count from the message's arrival (the store's lease began
@@ -464,7 +465,7 @@ mod tests {
     }
 
     /// A grant shorter than the TTL is only taken by a guard that renews (it renews to the
-    /// TTL at once); without renewal the confirming attempt gives the lock its whole TTL.
+    /// TTL early); without renewal the confirming attempt gives the lock its whole TTL.
     #[test]
     fn a_short_grant_without_renewal_is_confirmed() {
         let sent = Instant::now();

@@ -133,7 +133,8 @@
 //! token* (one random owner token per wait, distinct from each attempt's own), its TTL, the
 //! attempt's number and its client's *wake channel* `pwake:<random client id>`. The release
 //! script *grants* the lock to the live head: sets the lock to that grant token with a short
-//! lease (3 s, or the TTL when shorter; the guard renews it to the TTL at once), advances the
+//! lease (3 s, or the TTL when shorter; the guard renews it to the TTL a tenth of the way in,
+//! so a hold released within 0.3 s costs no renewal), advances the
 //! fence, pops the head and publishes `"<waiter id> <seq> <fence>"` on the
 //! head's wake channel, so one connection (the granted client's subscriber) reads it however
 //! many clients wait on the lock; the subscriber routes it to that one waiting task, which

@@ -74,7 +74,7 @@ local function grant(lock, fence, q, e, g, chan, t)
     if not seq then seq, ttl, token = string.match(v, '^(%d+) (%d+) (.+)$') end
   end
   -- The lease is the one the waiter wrote into its entry and counts on: a short one that
-  -- it renews at once (an entry of the older form holds its whole TTL).
+  -- it renews early (an entry of the older form holds its whole TTL).
   if own then chan = own end
   if token and redis.call('SET', lock, token, 'NX', 'PX', ttl) then
     local f = next_fence(fence, t)

@@ -218,11 +218,12 @@ async fn a_grant_to_a_frozen_waiter_blocks_the_lock_only_briefly() {
     drop(frozen);
 }
 
-/// A granted hold starts on the short granted lease and is renewed to its whole TTL at once,
-/// without a round trip before the acquire returns. (A TTL of 10 s: the client's scheduler
-/// would otherwise renew the 3 s grant only TTL/10 = 1 s before it ran out.)
+/// A granted hold starts on the short granted lease and is renewed to its whole TTL early
+/// (a tenth of the way in: 0.3 s), without a round trip before the acquire returns. (A TTL
+/// of 10 s: the client's scheduler would otherwise renew the 3 s grant only TTL/10 = 1 s
+/// before it ran out.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_granted_hold_is_renewed_to_its_ttl_at_once() {
+async fn a_granted_hold_is_renewed_to_its_ttl_early() {
     let h = SingleHarness::new();
     let mut side = h.side_connection().await;
     let (holder, a) = (client(&h).await, client(&h).await);

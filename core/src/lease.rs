@@ -28,7 +28,8 @@ pub struct Lease {
     /// How long the store holds the lease from `started` when that is shorter than `ttl`:
     /// a lease handed over by someone else is kept short until its new holder confirms it
     /// (so a holder that is gone by then blocks the lock only that long), and the guard
-    /// renews it to `ttl` at once. `None`: the store holds it for `ttl`. Needs `renew`.
+    /// renews it to `ttl` a tenth of the way into it. `None`: the store holds it for `ttl`.
+    /// Needs `renew`.
     pub first: Option<Duration>,
 }
 
@@ -54,6 +55,15 @@ impl Lease {
     fn held_for(&self) -> Duration {
         self.first.map_or(self.ttl, |f| f.min(self.ttl))
     }
+}
+
+/// When the first renewal of a lease that started short ([`Lease::first`]) is due: a tenth
+/// of the way into what is left of it. Not at once: most holds handed over in a queue
+/// (a contended critical section) end within that tenth, and then the renewal would have
+/// been a round trip for nothing; not at a third, as a full lease is, since the short lease
+/// leaves a frozen or cut-off holder less slack (3 s at most, renewed 0.3 s in).
+pub(crate) fn first_renewal_of_short(now: Instant, deadline: Instant) -> Instant {
+    saturating_add(now, deadline.saturating_duration_since(now) / 10)
 }
 
 /// How much earlier than the store the guard gives up on a lease, to cover clock drift
@@ -89,7 +99,8 @@ pub(crate) struct LeaseClock {
     /// The hold's place in its client's renewal scheduler, when it has one (instead of a
     /// watchdog); told of every change, like the watchdog.
     enrolment: OnceLock<Enrolment>,
-    /// The lease started shorter than its TTL ([`Lease::first`]): renew it at once.
+    /// The lease started shorter than its TTL ([`Lease::first`]): renew it early
+    /// ([`first_renewal_of_short`]).
     short: bool,
 }
 
@@ -105,7 +116,7 @@ impl LeaseClock {
         }
     }
 
-    /// Whether the first renewal is due at once (the lease started short).
+    /// Whether the first renewal is due early (the lease started short).
     pub(crate) fn short(&self) -> bool {
         self.short
     }
@@ -165,8 +176,8 @@ pub(crate) async fn watchdog(
 ) {
     // After a failed renewal, retry sooner than TTL/3 so one dropped packet does not cost the lease.
     let mut retry_soon = false;
-    // A lease that started short is renewed to its TTL at once.
-    let mut at_once = clock.short();
+    // A lease that started short is renewed to its TTL early.
+    let mut short = clock.short();
     loop {
         // Created before reading the clock, so a change made after the read wakes us.
         let changed = clock.changed.notified();
@@ -179,9 +190,9 @@ pub(crate) async fn watchdog(
             (deadline.saturating_duration_since(Instant::now()) / 2).max(Duration::from_millis(20));
         let wake = if !renew {
             deadline
-        } else if at_once {
-            at_once = false;
-            Instant::now()
+        } else if short {
+            short = false;
+            first_renewal_of_short(Instant::now(), deadline)
         } else if retry_soon {
             let pause = (ttl / 10).max(Duration::from_millis(20)).min(half_left);
             saturating_add(Instant::now(), pause).min(deadline)

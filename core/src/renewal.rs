@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use crate::background::spawn_background;
 use crate::error::{ErrorKind, LockError, Result};
 use crate::hold::Hold;
-use crate::lease::{saturating_add, LeaseClock};
+use crate::lease::{first_renewal_of_short, saturating_add, LeaseClock};
 use crate::observe::{self, LossReason};
 use crate::status::HoldStatus;
 
@@ -107,6 +107,10 @@ struct Entry {
     clock: Arc<LeaseClock>,
     renew: bool,
     retry_soon: bool,
+    /// Its first renewal, of a lease that started short, is still to come: sent when due,
+    /// not coalesced earlier (the coalescing window, TTL/10, can exceed the whole short
+    /// lease's tenth, and a hold released before then needs no renewal at all).
+    short_first: bool,
     in_flight: bool,
     due: Option<Instant>,
     deadline: Instant,
@@ -177,10 +181,11 @@ impl RenewalGroup {
         state.next_id += 1;
         let now = Instant::now();
         let deadline = clock.deadline();
-        // A lease that started short (`Lease::first`) is renewed to its TTL at once.
+        // A lease that started short (`Lease::first`) is renewed to its TTL a tenth of the
+        // way into it (see `first_renewal_of_short`).
         let due = renew.then(|| {
             if clock.short() {
-                now
+                first_renewal_of_short(now, deadline)
             } else {
                 saturating_add(now, clock.ttl() / 3).min(deadline)
             }
@@ -193,6 +198,7 @@ impl RenewalGroup {
                 clock: clock.clone(),
                 renew,
                 retry_soon: false,
+                short_first: renew && clock.short(),
                 in_flight: false,
                 due,
                 deadline,
@@ -342,7 +348,7 @@ impl State {
             let ttl = entry.clock.ttl();
             // A retry is not coalesced early: its pause is the coalescing window, so it would
             // be sent again at once, in a tight loop against a server answering errors.
-            let window = if entry.retry_soon {
+            let window = if entry.retry_soon || entry.short_first {
                 Duration::ZERO
             } else {
                 ttl / 10
@@ -352,6 +358,7 @@ impl State {
             }
             self.due.pop_first();
             entry.due = None;
+            entry.short_first = false;
             if !entry.status.is_held() {
                 self.remove(id);
                 continue;

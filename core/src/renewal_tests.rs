@@ -331,7 +331,7 @@ async fn a_failed_renewal_is_retried_after_a_tenth_of_the_ttl_not_at_once() {
     drop(g);
 }
 
-/// A lease that started short (a Redis grant: 3 s of a 30 s TTL) whose immediate renewal
+/// A lease that started short (a Redis grant: 3 s of a 30 s TTL) whose early renewal
 /// fails once is retried before the short lease runs out, not TTL/10 = 3 s later (at its
 /// deadline, where it would be lost untried).
 #[tokio::test(start_paused = true)]
@@ -359,4 +359,53 @@ async fn a_short_first_lease_is_retried_before_it_runs_out() {
         record.calls().len()
     );
     assert!(record.calls().len() >= 2);
+}
+
+fn short_guard(group: &RenewalGroup, id: usize) -> LockGuard {
+    LockGuard::new(GuardParts {
+        name: LockName::new(format!("short-{id}")).unwrap(),
+        owner_token: "t".into(),
+        fencing_token: None,
+        hold: Arc::new(TestHold {
+            id,
+            group: group.clone(),
+        }),
+        status: HoldStatus::new(),
+        lease: Some(
+            Lease::new(Duration::from_secs(30), Instant::now(), true)
+                .starting_short(Duration::from_secs(3)),
+        ),
+    })
+}
+
+/// A lease that started short (a Redis grant: 3 s of a 30 s TTL) is renewed to its TTL a
+/// tenth of the way in (0.3 s), not at once and not at a third.
+#[tokio::test(start_paused = true)]
+async fn a_short_first_lease_is_renewed_a_tenth_of_the_way_in() {
+    let (group, record) = group();
+    let start = Instant::now();
+    let g = short_guard(&group, 0);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let calls = record.calls();
+    assert!(!calls.is_empty(), "the short lease was not renewed in 2 s");
+    let took = calls[0].0 - start;
+    assert!(
+        took >= Duration::from_millis(250) && took <= Duration::from_millis(350),
+        "first renewal after {took:?}"
+    );
+    assert_eq!(calls[0].1, Duration::from_secs(30));
+    assert!(g.is_held());
+    drop(g);
+}
+
+/// A hold handed over on a short lease and released before its first renewal was due (a
+/// contended critical section, a few ms) costs no renewal.
+#[tokio::test(start_paused = true)]
+async fn a_short_first_lease_released_early_is_not_renewed() {
+    let (group, record) = group();
+    let g = short_guard(&group, 0);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    g.release().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(record.calls().len(), 0, "{:?}", record.calls());
 }

@@ -383,7 +383,7 @@ impl Hold for FailsOnce {
 }
 
 /// A lease that starts short ([`Lease::first`]: 3 s of a 30 s TTL, as a Redis grant) and
-/// whose immediate renewal fails once is retried before the short lease runs out, as any
+/// whose early renewal fails once is retried before the short lease runs out, as any
 /// failed renewal is (the watchdog's retry, TTL/10 = 3 s later, was capped at the local
 /// deadline, where the hold was declared lost without a second try).
 #[tokio::test(start_paused = true)]
@@ -407,5 +407,45 @@ async fn a_short_first_lease_survives_one_failed_renewal() {
         hold.extends.load(Ordering::SeqCst)
     );
     assert!(hold.extends.load(Ordering::SeqCst) >= 2);
+    g.release().await.unwrap();
+}
+
+/// The watchdog (a backend without a renewal group) renews a lease that started short a
+/// tenth of the way in, not at once, and not at all when the hold ends before then.
+#[tokio::test(start_paused = true)]
+async fn the_watchdog_renews_a_short_first_lease_a_tenth_of_the_way_in() {
+    let short = |hold: Arc<FailsOnce>| {
+        LockGuard::new(GuardParts {
+            name: LockName::new("x").unwrap(),
+            owner_token: "t".into(),
+            fencing_token: Some(1),
+            hold,
+            status: HoldStatus::new(),
+            lease: Some(
+                Lease::new(Duration::from_secs(30), Instant::now(), true)
+                    .starting_short(Duration::from_secs(3)),
+            ),
+        })
+    };
+    let released_early = Arc::new(FailsOnce::default());
+    let g = short(released_early.clone());
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    g.release().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(released_early.extends.load(Ordering::SeqCst), 0);
+
+    let kept = Arc::new(FailsOnce::default());
+    let g = short(kept.clone());
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(
+        kept.extends.load(Ordering::SeqCst),
+        0,
+        "renewed before 0.25 s"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        kept.extends.load(Ordering::SeqCst) >= 1,
+        "not renewed by 0.35 s"
+    );
     g.release().await.unwrap();
 }
