@@ -9,7 +9,7 @@ use distlock_core::{
     AcquireOptions, Capabilities, DistributedLock, ErrorKind, LockError, LockGuard, LockName,
     Result,
 };
-use tokio::sync::{oneshot, Mutex};
+use tokio::sync::Mutex;
 use zookeeper_client::{Acls, Client};
 
 use crate::config::ZkConfig;
@@ -176,13 +176,12 @@ impl ZkLock {
             ));
         };
         pending.disarm();
-        let (watching, stop) = oneshot::channel();
-        watch_node(session.clone(), path.clone(), status.clone(), watches, stop);
+        let watching = watch_node(session.clone(), path.clone(), status.clone(), watches);
         let hold = Arc::new(ZkHold {
             session,
             path,
             registration,
-            _watching: watching,
+            watching,
         });
         Ok(Some(LockGuard::new(GuardParts {
             name: name.clone(),

@@ -185,3 +185,78 @@ async fn a_handoff_costs_the_waiter_no_relisting() {
         requests as f64 / ROUNDS as f64
     );
 }
+
+/// An uncontended hold runs no task of its own: its watch stays parked until something
+/// happens, and the event its own release's `delete` fires does not wake it into one.
+/// Counted as the runtime's live tasks (stable metrics): once with 100 holds at once, and
+/// right after each acquire of 100 try + release cycles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncontended_hold_spawns_no_task() {
+    // Other tests count requests server-wide.
+    let _one = MEASURING.lock().await;
+    let lock = client().await;
+    let names: Vec<String> = (0..100).map(|i| format!("rt/no-task/{i}")).collect();
+    // A lock's first acquire creates its parent, so its listing (which failed) set no
+    // children watch: that hold sends an `exists`, whose reply runs its watch. The server
+    // removes empty parents (containers) every 60 s: a measurement that ran into that is
+    // taken again, which cannot happen twice in a row.
+    let mut measured = (0, 0, 0, 0);
+    for _ in 0..2 {
+        for name in names.iter().map(String::as_str).chain(["rt/no-task"]) {
+            let g = lock.try_acquire(name).await.unwrap().expect("free lock");
+            g.release().await.unwrap();
+        }
+        measured = live_tasks(&lock, &names).await;
+        let (before, while_held, cycles_with_a_task, after) = measured;
+        eprintln!(
+            "live tasks: {before} before, {while_held} with {} holds, {after} after; \
+             {cycles_with_a_task} of 100 cycles had more",
+            names.len()
+        );
+        if (while_held, cycles_with_a_task, after) == (before, 0, before) {
+            break;
+        }
+    }
+    let (before, while_held, cycles_with_a_task, after) = measured;
+    assert_eq!(
+        while_held,
+        before,
+        "tasks alive while {} holds stood",
+        names.len()
+    );
+    assert_eq!(cycles_with_a_task, 0, "cycles whose hold had a task");
+    assert_eq!(after, before, "tasks left after the cycles");
+}
+
+/// Live tasks before, while `names` are held, cycles of 100 on one name that had more
+/// than before right after the acquire, and after.
+async fn live_tasks(lock: &ZkLock, names: &[String]) -> (usize, usize, usize, usize) {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let mut guards = Vec::with_capacity(names.len());
+    for name in names {
+        guards.push(lock.try_acquire(name).await.unwrap().expect("free lock"));
+    }
+    let while_held = metrics.num_alive_tasks();
+    for g in guards {
+        g.release().await.unwrap();
+    }
+    let mut cycles_with_a_task = 0;
+    for _ in 0..100 {
+        let g = lock
+            .try_acquire("rt/no-task")
+            .await
+            .unwrap()
+            .expect("free lock");
+        if metrics.num_alive_tasks() > before {
+            cycles_with_a_task += 1;
+        }
+        g.release().await.unwrap();
+    }
+    (
+        before,
+        while_held,
+        cycles_with_a_task,
+        metrics.num_alive_tasks(),
+    )
+}
