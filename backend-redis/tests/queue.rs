@@ -8,21 +8,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{client, queue_key, queue_len, until_queued, SingleHarness};
+use common::{calls, client, queue_key, queue_len, until_queued, SingleHarness};
 use distlock_core::{ErrorKind, LockExt};
-use redis::aio::MultiplexedConnection;
-
-async fn evalsha_calls(side: &mut MultiplexedConnection) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(side)
-        .await
-        .unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .map_or(0, |n| n.parse().unwrap())
-}
 
 /// Waiters that queued one after the other (each seen in the server's queue before the next
 /// starts) get the lock in that order, each from its own client.
@@ -170,7 +157,7 @@ async fn a_release_wakes_one_waiter() {
     until_queued(&mut side, "one", WAITERS).await;
     // Each waiter re-attempts once its subscription is confirmed: let those land.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let before = evalsha_calls(&mut side).await;
+    let before = calls(&mut side, "evalsha").await;
     g.release().await.unwrap();
     for _ in 0..WAITERS {
         tokio::time::timeout(Duration::from_secs(10), done.recv())
@@ -178,7 +165,7 @@ async fn a_release_wakes_one_waiter() {
             .unwrap()
             .unwrap();
     }
-    let scripts = evalsha_calls(&mut side).await - before;
+    let scripts = calls(&mut side, "evalsha").await - before;
     for t in tasks {
         t.await.unwrap();
     }

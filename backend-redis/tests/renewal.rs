@@ -7,30 +7,12 @@ mod common;
 
 use std::time::Duration;
 
+use common::calls;
 use distlock_core::{AcquireOptions, DistributedLock, LockExt, LockGuard};
 use distlock_redis::{RedisLock, Redlock};
 use futures::{StreamExt, TryStreamExt};
 
 const TTL: Duration = Duration::from_millis(1500);
-
-/// The number after `field` in `INFO commandstats`.
-async fn calls(side: &mut redis::aio::MultiplexedConnection, command: &str) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(side)
-        .await
-        .unwrap();
-    let field = format!("cmdstat_{command}:calls=");
-    info.lines()
-        .find_map(|l| l.strip_prefix(field.as_str()))
-        .map_or(0, |rest| {
-            rest.split(|c: char| !c.is_ascii_digit())
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap()
-        })
-}
 
 async fn hold_many(locks: &dyn DistributedLock, prefix: &str, n: usize) -> Vec<LockGuard> {
     let options = AcquireOptions::try_once().with_ttl(TTL);

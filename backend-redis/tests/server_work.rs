@@ -6,29 +6,8 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
-use common::{client, SingleHarness};
+use common::{client, command_calls, SingleHarness};
 use distlock_core::LockExt;
-use redis::aio::MultiplexedConnection;
-
-/// Calls per command since the last `CONFIG RESETSTAT`, without the test's own commands.
-async fn command_calls(side: &mut MultiplexedConnection) -> BTreeMap<String, u64> {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(side)
-        .await
-        .unwrap();
-    info.lines()
-        .filter_map(|l| l.strip_prefix("cmdstat_"))
-        .filter_map(|l| {
-            let (name, rest) = l.split_once(":calls=")?;
-            let calls = rest.split(',').next()?.parse().ok()?;
-            Some((name.to_owned(), calls))
-        })
-        .filter(|(name, _)| !matches!(name.as_str(), "config|resetstat" | "info"))
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_uncontended_cycle_is_two_scripts_of_eight_commands() {

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{client, queue_len, until_queued, SingleHarness};
+use common::{calls, client, queue_len, until_queued, SingleHarness};
 use distlock_core::{AcquireOptions, ErrorKind, LockExt};
 use futures::StreamExt;
 use redis::aio::MultiplexedConnection;
@@ -24,20 +24,6 @@ async fn subscribers(side: &mut MultiplexedConnection, channel: &str) -> u64 {
         .await
         .unwrap();
     n
-}
-
-/// The calls of `command` the server counted since its last `CONFIG RESETSTAT`.
-async fn calls(side: &mut MultiplexedConnection, command: &str) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(side)
-        .await
-        .unwrap();
-    let prefix = format!("cmdstat_{command}:calls=");
-    info.lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
-        .and_then(|rest| rest.split(',').next())
-        .map_or(0, |n| n.parse().unwrap())
 }
 
 /// Two clients wait on one lock. Every channel a client listens on has exactly one

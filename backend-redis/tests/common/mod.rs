@@ -378,3 +378,29 @@ pub async fn until_queued(side: &mut redis::aio::MultiplexedConnection, name: &s
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
+
+/// Calls per command the server counted since its last `CONFIG RESETSTAT` (`INFO
+/// commandstats`; a script's own commands are counted too), without `INFO` and `CONFIG`.
+pub async fn command_calls(
+    side: &mut redis::aio::MultiplexedConnection,
+) -> std::collections::BTreeMap<String, u64> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(side)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|l| l.strip_prefix("cmdstat_"))
+        .filter_map(|l| {
+            let (name, rest) = l.split_once(":calls=")?;
+            let calls = rest.split(',').next()?.parse().ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .filter(|(name, _)| !name.starts_with("config") && name != "info")
+        .collect()
+}
+
+/// The calls of `command` the server counted since its last `CONFIG RESETSTAT`.
+pub async fn calls(side: &mut redis::aio::MultiplexedConnection, command: &str) -> u64 {
+    command_calls(side).await.get(command).copied().unwrap_or(0)
+}
