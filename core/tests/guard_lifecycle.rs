@@ -35,13 +35,17 @@ impl Hold for Scripted {
 }
 
 fn guard(hold: Arc<Scripted>, ttl: Duration, renew: bool) -> LockGuard {
+    guard_on(hold, Lease::new(ttl, Instant::now(), renew))
+}
+
+fn guard_on(hold: Arc<dyn Hold>, lease: Lease) -> LockGuard {
     LockGuard::new(GuardParts {
         name: LockName::new("x").unwrap(),
         owner_token: "t".into(),
         fencing_token: Some(1),
         hold,
         status: HoldStatus::new(),
-        lease: Some(Lease::new(ttl, Instant::now(), renew)),
+        lease: Some(lease),
     })
 }
 
@@ -382,6 +386,11 @@ impl Hold for FailsOnce {
     }
 }
 
+/// 3 s of a 30 s TTL, as a Redis grant.
+fn short_lease() -> Lease {
+    Lease::new(Duration::from_secs(30), Instant::now(), true).starting_short(Duration::from_secs(3))
+}
+
 /// A lease that starts short ([`Lease::first`]: 3 s of a 30 s TTL, as a Redis grant) and
 /// whose early renewal fails once is retried before the short lease runs out, as any
 /// failed renewal is (the watchdog's retry, TTL/10 = 3 s later, was capped at the local
@@ -389,17 +398,7 @@ impl Hold for FailsOnce {
 #[tokio::test(start_paused = true)]
 async fn a_short_first_lease_survives_one_failed_renewal() {
     let hold = Arc::new(FailsOnce::default());
-    let g = LockGuard::new(GuardParts {
-        name: LockName::new("x").unwrap(),
-        owner_token: "t".into(),
-        fencing_token: Some(1),
-        hold: hold.clone(),
-        status: HoldStatus::new(),
-        lease: Some(
-            Lease::new(Duration::from_secs(30), Instant::now(), true)
-                .starting_short(Duration::from_secs(3)),
-        ),
-    });
+    let g = guard_on(hold.clone(), short_lease());
     tokio::time::sleep(Duration::from_secs(20)).await;
     assert!(
         g.is_held(),
@@ -414,28 +413,15 @@ async fn a_short_first_lease_survives_one_failed_renewal() {
 /// tenth of the way in, not at once, and not at all when the hold ends before then.
 #[tokio::test(start_paused = true)]
 async fn the_watchdog_renews_a_short_first_lease_a_tenth_of_the_way_in() {
-    let short = |hold: Arc<FailsOnce>| {
-        LockGuard::new(GuardParts {
-            name: LockName::new("x").unwrap(),
-            owner_token: "t".into(),
-            fencing_token: Some(1),
-            hold,
-            status: HoldStatus::new(),
-            lease: Some(
-                Lease::new(Duration::from_secs(30), Instant::now(), true)
-                    .starting_short(Duration::from_secs(3)),
-            ),
-        })
-    };
     let released_early = Arc::new(FailsOnce::default());
-    let g = short(released_early.clone());
+    let g = guard_on(released_early.clone(), short_lease());
     tokio::time::sleep(Duration::from_millis(250)).await;
     g.release().await.unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(released_early.extends.load(Ordering::SeqCst), 0);
 
     let kept = Arc::new(FailsOnce::default());
-    let g = short(kept.clone());
+    let g = guard_on(kept.clone(), short_lease());
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(
         kept.extends.load(Ordering::SeqCst),
