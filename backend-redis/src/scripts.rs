@@ -177,8 +177,8 @@ return {0, redis.call('PTTL', KEYS[1]), first}
 /// `a` or `n`). Compare-and-delete, then pass the lock on: `h` grants it to the live queue
 /// head (see `grant`), `a` publishes `1` on the lock's channel, which wakes every waiter
 /// (Redlock, which keeps no queue), and `n` passes it to nobody (Redlock undoing a split
-/// vote must not make every contender retry at once, again and again). Nothing is published
-/// when nobody queues, and then the queue's functions are not even defined: the common
+/// vote must not make every contender retry at once, again and again). With `h`, nothing is
+/// published when nobody queues, and then the queue's functions are not even defined: the common
 /// release is three commands. Returns 1 when this owner held the lock (freed, or handed
 /// on), 0 otherwise (nothing changed).
 ///

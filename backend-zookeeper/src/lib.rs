@@ -139,6 +139,7 @@ mod recipe;
 mod refused;
 mod session;
 mod url;
+mod watching;
 
 pub use config::{Credentials, ZkConfig, DEFAULT_ROOT, DEFAULT_SESSION_TIMEOUT};
 pub use lock::ZkLock;
