@@ -99,6 +99,9 @@ struct State {
     generation: u64,
     /// When the task will next wake by itself; `None` while it sleeps without a timer.
     planned: Option<Instant>,
+    /// How many times the task has run its loop.
+    #[cfg(test)]
+    task_turns: u64,
 }
 
 struct Entry {
@@ -209,7 +212,7 @@ impl RenewalGroup {
         }
         state.deadlines.insert((deadline, id));
         let first = due.map_or(deadline, |d| d.min(deadline));
-        let wake = state.planned.is_none_or(|p| first < p);
+        let wake = state.plan(first);
         drop(state);
         clock.enrol(Enrolment {
             shared: Arc::downgrade(shared),
@@ -250,7 +253,7 @@ impl Enrolment {
         let Some(first) = state.replan(self.id, Instant::now()) else {
             return;
         };
-        let wake = state.planned.is_none_or(|p| first < p);
+        let wake = state.plan(first);
         drop(state);
         if wake {
             shared.wake.notify_one();
@@ -384,6 +387,18 @@ impl State {
         (expired, batches)
     }
 
+    /// A hold needs the task awake by `first`: `true` if the task must be woken to plan
+    /// for it, its planned wake-up being later or none.
+    fn plan(&mut self, first: Instant) -> bool {
+        let wake = self.planned.is_none_or(|p| first < p);
+        if wake {
+            // The task plans for this hold, or keeps this time if the hold is gone by then
+            // (see `run`), so holds due later than this one need not wake it again.
+            self.planned = Some(first);
+        }
+        wake
+    }
+
     fn next_wake(&self) -> Option<Instant> {
         let due = self.due.first().map(|&(d, _)| d);
         let deadline = self.deadlines.first().map(|&(d, _)| d);
@@ -455,8 +470,17 @@ async fn run(group: Weak<Shared>, wake: Arc<Notify>, running: Running) {
         };
         let (expired, batches, next) = {
             let mut state = shared.state();
-            let (expired, batches) = state.tick(Instant::now());
-            let next = state.next_wake();
+            #[cfg(test)]
+            {
+                state.task_turns += 1;
+            }
+            let now = Instant::now();
+            let (expired, batches) = state.tick(now);
+            // With nothing to plan, a wake-up still to come is kept: in a loop of short holds
+            // each hold is often gone before this task runs, and a timerless task would be
+            // woken, from the acquiring thread, by every next hold. Kept, it wakes once at
+            // that time and plans whatever holds are there then.
+            let next = state.next_wake().or(state.planned.filter(|&p| p > now));
             state.planned = next;
             (expired, batches, next)
         };

@@ -409,3 +409,48 @@ async fn a_short_first_lease_released_early_is_not_renewed() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(record.calls().len(), 0, "{:?}", record.calls());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_loop_of_short_holds_does_not_wake_the_task_per_hold() {
+    let (group, record) = group();
+    for id in 0..100 {
+        let g = guard(&group, id, Duration::from_secs(30), true);
+        g.release().await.unwrap();
+        // Lets the task run between holds, as another worker thread would.
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::advance(Duration::from_millis(1)).await;
+    }
+    let turns = group.shared.state().task_turns;
+    // Once for the first hold, once when its planned renewal time comes, and whatever a
+    // later hold plans past that (each one TTL/3 = 10 s out, after 100 ms of holds).
+    assert!(turns <= 3, "the task ran {turns} times for 100 holds");
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert!(record.calls().is_empty(), "a released hold was renewed");
+    let idle = group.shared.state().task_turns;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        group.shared.state().task_turns,
+        idle,
+        "an idle group keeps waking"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hold_after_a_kept_wake_up_is_still_renewed_in_time() {
+    let (group, record) = group();
+    // Plans a wake-up 1 s out, then leaves before the task sees it.
+    guard(&group, 0, TTL, true).release().await.unwrap();
+    tokio::task::yield_now().await;
+    // A hold due later than that needs no wake-up of its own, and must still be renewed.
+    tokio::time::advance(Duration::from_millis(500)).await;
+    let g = guard(&group, 1, Duration::from_secs(30), true);
+    let taken = Instant::now();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert!(g.is_held());
+    let calls = record.calls();
+    let (first, _, ids) = calls.first().expect("hold 1 was never renewed");
+    assert_eq!(ids, &vec![1]);
+    assert!(*first <= taken + Duration::from_secs(10) && *first >= taken + Duration::from_secs(9));
+}
