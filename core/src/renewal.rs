@@ -97,7 +97,8 @@ struct State {
     running: bool,
     /// Counts the tasks started, so only the current one's end marks the group idle.
     generation: u64,
-    /// When the task will next wake by itself; `None` while it sleeps without a timer.
+    /// When the task will next wake by itself, or sooner: `plan` sets it together with a
+    /// notification on its way to the task. `None` while it sleeps without a timer.
     planned: Option<Instant>,
     /// How many times the task has run its loop.
     #[cfg(test)]

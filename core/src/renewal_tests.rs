@@ -423,8 +423,9 @@ async fn a_loop_of_short_holds_does_not_wake_the_task_per_hold() {
         tokio::time::advance(Duration::from_millis(1)).await;
     }
     let turns = group.shared.state().task_turns;
-    // Once for the first hold, once when its planned renewal time comes, and whatever a
-    // later hold plans past that (each one TTL/3 = 10 s out, after 100 ms of holds).
+    // Two turns for the first hold (the task's first poll, and the notification that hold
+    // sent before the task ran), none for the 99 after it: their renewals fall after the
+    // wake-up the first one planned (each TTL/3 = 10 s out, over 100 ms of holds).
     assert!(turns <= 3, "the task ran {turns} times for 100 holds");
     tokio::time::sleep(Duration::from_secs(11)).await;
     assert!(record.calls().is_empty(), "a released hold was renewed");
