@@ -79,7 +79,7 @@ step "no test server outlived the tests"
 # pgrep would make this check pass without looking.
 left=0
 for cmdline in /proc/[0-9]*/cmdline; do
-  args=$(tr '\0' ' ' <"$cmdline" 2>/dev/null) || continue
+  args=$(tr '\0' ' ' 2>/dev/null <"$cmdline") || continue
   case "$args" in
     *"$PWD"/*target/testkit*)
       pid=${cmdline#/proc/}
