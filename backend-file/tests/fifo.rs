@@ -232,9 +232,11 @@ async fn a_killed_waiter_does_not_block_the_queue() {
         let waiter =
             tokio::spawn(async move { b.acquire_timeout("q", Duration::from_secs(30)).await });
         until_tickets(&dir, 1).await;
-        // No count here: closing the new file wakes the waiter (inotify), which may remove
-        // the dead ticket at once or when the lock is released; either way it passes it.
         drop(ticket(&dir, 0, false));
+        // The queued waiter removes the dead ticket on its next check (at the latest its
+        // backstop wake-up, 0.25 s). Released before that, the lock could be taken in the
+        // same turn as a check that ran before the ticket was made, leaving it behind.
+        until_tickets(&dir, 1).await;
         g.release().await.unwrap();
         waiter.await.unwrap().unwrap().release().await.unwrap();
         assert_eq!(tickets(&dir), 0);
